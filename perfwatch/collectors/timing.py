@@ -1,0 +1,118 @@
+"""Step timing: warm up until compilation is done, then time many synchronized repeats.
+
+Method (docs/measurement.md):
+- warm-up runs until ``quiet_calls`` consecutive calls trigger no new compilation (and at least
+  ``min_warmup`` calls), so autotuning and recompiles for every input shape are behind us;
+- a step shorter than ``target_sample_s`` is timed in batches of ``inner`` steps per sample so the
+  timer and the synchronization do not dominate (pyperf's "loops");
+- each sample is bracketed by device synchronization; on CUDA it is timed with CUDA events
+  recorded on the stream, elsewhere with perf_counter;
+- samples are collected until both ``min_time_s`` of timed work and ``min_samples`` are reached.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from perfwatch.backends import synchronize
+from perfwatch.results import HIGHER, LOWER, Metric
+from perfwatch.stats import summarize
+
+
+@dataclass(frozen=True)
+class TimingResult:
+    samples_ms: tuple[float, ...]  # per-step time of each sample
+    inner: int  # steps per sample
+    warmup_calls: int
+    warmup_s: float
+    method: str
+
+
+def warm_up(call: Callable[[], Any], device: str, compiles: Callable[[], int], min_warmup: int = 3,
+            quiet_calls: int = 5, max_calls: int = 200, max_s: float = 600.0) -> tuple[int, float]:
+    """Call until compilation settles; returns (calls made, seconds spent)."""
+    start = time.perf_counter()
+    calls = 0
+    quiet = 0
+    last = compiles()
+    while calls < max_calls and time.perf_counter() - start < max_s:
+        call()
+        synchronize(device)
+        calls += 1
+        now = compiles()
+        quiet = quiet + 1 if now == last else 0
+        last = now
+        if calls >= min_warmup and quiet >= quiet_calls:
+            break
+    return calls, time.perf_counter() - start
+
+
+def _timer(device: str):
+    if device == "cuda":
+        import torch
+
+        def timed(run: Callable[[], None]) -> float:
+            start = torch.cuda.Event(enable_timing=True)
+            end = torch.cuda.Event(enable_timing=True)
+            torch.cuda.synchronize()
+            start.record()
+            run()
+            end.record()
+            end.synchronize()
+            return start.elapsed_time(end)  # ms
+
+        return timed, "cuda-events"
+
+    def timed_wall(run: Callable[[], None]) -> float:
+        synchronize(device)
+        t0 = time.perf_counter()
+        run()
+        synchronize(device)
+        return (time.perf_counter() - t0) * 1e3
+
+    return timed_wall, "perf_counter+sync"
+
+
+def measure(call: Callable[[], Any], device: str, compiles: Callable[[], int], min_time_s: float = 1.0,
+            min_samples: int = 10, max_samples: int = 1000, target_sample_s: float = 0.002) -> TimingResult:
+    warm_calls, warm_s = warm_up(call, device, compiles)
+    timed, method = _timer(device)
+
+    # Calibrate: how many steps per sample make a sample last target_sample_s.
+    one_ms = timed(call)
+    inner = 1
+    if one_ms > 0 and one_ms / 1e3 < target_sample_s:
+        inner = min(1000, max(1, int(target_sample_s / (one_ms / 1e3))))
+
+    def batch() -> None:
+        for _ in range(inner):
+            call()
+
+    samples: list[float] = []
+    spent = 0.0
+    deadline = time.perf_counter() + max(60.0, 20 * min_time_s)  # a bound on slow steps
+    while len(samples) < max_samples:
+        ms = timed(batch)
+        samples.append(ms / inner)
+        spent += ms / 1e3
+        if len(samples) >= min_samples and (spent >= min_time_s or time.perf_counter() > deadline):
+            break
+    return TimingResult(tuple(samples), inner, warm_calls, warm_s, method)
+
+
+def timing_metrics(result: TimingResult, items_per_step: float, item_unit: str) -> list[Metric]:
+    s = summarize(result.samples_ms)
+    out = [
+        Metric("step_time", s.median, "ms", LOWER, spread=s.iqr, ci_low=s.ci_low, ci_high=s.ci_high, n=s.n,
+               samples=result.samples_ms),
+        Metric("step_time_mad", s.mad, "ms", LOWER),
+    ]
+    if s.median > 0 and items_per_step:
+        per_s = items_per_step / (s.median / 1e3)
+        # The CI of a throughput is the CI of the step time, inverted.
+        out.append(Metric("throughput", per_s, f"{item_unit}/s", HIGHER,
+                          ci_low=items_per_step / (s.ci_high / 1e3) if s.ci_high > 0 else None,
+                          ci_high=items_per_step / (s.ci_low / 1e3) if s.ci_low > 0 else None, n=s.n))
+    return out

@@ -1,0 +1,112 @@
+"""Configuration: CLI flag > PERFWATCH_* environment variable > file > default.
+
+The file is ``[tool.perfwatch]`` in the nearest pyproject.toml or a ``perfwatch.toml`` in the
+current directory (the latter wins). Values are validated when loaded, not at first use, so a
+typo fails before anything runs (exit 2).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from perfwatch.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+
+def default_home() -> Path:
+    """Where perfwatch keeps its default SQLite file and spool: PERFWATCH_HOME or XDG data dir."""
+    if os.environ.get("PERFWATCH_HOME"):
+        return Path(os.environ["PERFWATCH_HOME"]).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "perfwatch"
+
+
+@dataclass(frozen=True)
+class Config:
+    db_url: str | None = None  # None: the default SQLite file under default_home()
+    timeout_s: float = 900.0  # per case, compile included
+    min_time_s: float = 1.0  # timed samples collected for at least this long per case
+    min_samples: int = 10
+    max_samples: int = 1000
+    spool_dir: str | None = None
+    slack_webhook: str | None = None
+    dashboard_url: str | None = None
+
+    def resolved_db_url(self) -> str:
+        if self.db_url:
+            return self.db_url
+        return "sqlite:///" + str(default_home() / "perfwatch.db")
+
+    def resolved_spool_dir(self) -> Path:
+        return Path(self.spool_dir).expanduser() if self.spool_dir else default_home() / "spool"
+
+
+_FIELDS = {f.name: f for f in fields(Config)}
+_ENV = {name: "PERFWATCH_" + name.upper() for name in _FIELDS}
+_ENV["slack_webhook"] = "PERFWATCH_SLACK_WEBHOOK"
+
+
+def _coerce(name: str, value: Any, origin: str) -> Any:
+    kind = _FIELDS[name].type
+    try:
+        if "float" in kind:
+            v = float(value)
+            if v <= 0:
+                raise ValueError("must be > 0")
+            return v
+        if "int" in kind:
+            v = int(value)
+            if v <= 0:
+                raise ValueError("must be > 0")
+            return v
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{origin}: {name} = {value!r} is invalid ({exc})") from None
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(f"{origin}: {name} must be a string, got {value!r}")
+    return value
+
+
+def _file_values(cwd: Path) -> tuple[dict[str, Any], str]:
+    own = cwd / "perfwatch.toml"
+    if own.is_file():
+        return _read_toml(own, None), str(own)
+    for d in (cwd, *cwd.parents):
+        pp = d / "pyproject.toml"
+        if pp.is_file():
+            return _read_toml(pp, ("tool", "perfwatch")), f"{pp} [tool.perfwatch]"
+    return {}, ""
+
+
+def _read_toml(path: Path, table: tuple[str, ...] | None) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    for key in table or ():
+        data = data.get(key, {})
+    return {k.replace("-", "_"): v for k, v in data.items()}
+
+
+def load_config(overrides: dict[str, Any] | None = None, cwd: Path | None = None) -> Config:
+    """Build the effective configuration; ``overrides`` are CLI flags (None means unset)."""
+    values: dict[str, Any] = {}
+    file_vals, origin = _file_values(cwd or Path.cwd())
+    for k, v in file_vals.items():
+        if k not in _FIELDS:
+            raise ConfigError(f"{origin}: unknown setting {k!r}; known: {', '.join(sorted(_FIELDS))}")
+        values[k] = _coerce(k, v, origin)
+    for name, env in _ENV.items():
+        if os.environ.get(env):
+            values[name] = _coerce(name, os.environ[env], f"environment {env}")
+    for k, v in (overrides or {}).items():
+        if v is not None:
+            values[k] = _coerce(k, v, f"--{k.replace('_', '-')}")
+    return replace(Config(), **values)

@@ -1,0 +1,168 @@
+"""Retrospective detection: every level change in a series.
+
+Continuous metrics (method in docs/detection.md):
+  1. work in log(value) when all values are positive, so noise and effects are relative;
+  2. estimate the per-run noise sigma robustly (and floor it by each run's own median error
+     from its IQR and sample count, which also weights the runs);
+  3. winsorize runs further than ``clip`` sigma from a 5-point running median (spikes of one or
+     two runs lose their leverage);
+  4. optimal partitioning with a penalty per change scaled by sigma^2, the AR(1) long-run
+     variance factor and log(n), segments at least ``min_segment`` runs;
+  5. test each change on the runs either side (AR(1)-corrected z-test, min effect, min
+     signal-to-noise, persistence) and drop the weakest failing one until all pass;
+  6. re-estimate sigma and the autocorrelation from the residuals and repeat once.
+Integer counters go through counters.py instead.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+from perfwatch.detect.counters import counter_changes, looks_like_counter
+from perfwatch.detect.model import (
+    ChangePoint,
+    DetectConfig,
+    Point,
+    classify,
+    relative_change,
+)
+from perfwatch.detect.segment import optimal_partition
+from perfwatch.detect.stats import (
+    lag1_autocorr,
+    longrun_factor,
+    loo_neighbour_residuals,
+    mean_var_factor,
+    normal_pvalue,
+    robust_sigma,
+    spread_se,
+    spread_weights,
+    winsorize,
+)
+
+_PERSIST_SPAN = 10  # runs either side checked for persistence
+_PASSES = 2
+
+
+def detect(
+    points: Sequence[Point],
+    direction: str,
+    config: DetectConfig = DetectConfig(),
+    is_integer: bool | None = None,
+) -> list[ChangePoint]:
+    """All level changes of ``points`` (in time order), oldest first."""
+    classify(0.0, 1.0, direction)  # validates direction
+    values = np.array([float(p.value) for p in points], dtype=float)
+    if not np.all(np.isfinite(values)):
+        raise ValueError("detect: values must be finite")
+    if is_integer is None:
+        is_integer = config.auto_integer and looks_like_counter(values)
+    if is_integer:
+        return [
+            ChangePoint(i, points[i].ts, b, a, relative_change(b, a), 0.0, classify(b, a, direction))
+            for i, b, a in counter_changes(values, config.integer_min_run)
+        ]
+    if values.size < 2 * config.min_segment:
+        return []
+    fit = _Fit(points, values, config)
+    return [
+        ChangePoint(c, points[c].ts, s.before, s.after, s.change, s.pvalue,
+                    classify(s.before, s.after, direction))
+        for c, s in zip(fit.cps, fit.stats)
+    ]
+
+
+class _Stat:
+    __slots__ = ("z", "pvalue", "before", "after", "change", "ok")
+
+    def __init__(self, z, pvalue, before, after, change, ok):
+        self.z, self.pvalue, self.before, self.after, self.change, self.ok = (
+            z, pvalue, before, after, change, ok)
+
+
+class _Fit:
+    """The segmentation of one continuous series and the test of each of its changes."""
+
+    def __init__(self, points: Sequence[Point], values: np.ndarray, cfg: DetectConfig):
+        self.cfg = cfg
+        self.log = bool(np.all(values > 0))
+        y = np.log(values) if self.log else values.copy()
+        self.y = y
+        n = y.size
+        tiny = 1e-9 * max(1.0, float(np.median(np.abs(y)))) if not self.log else 1e-9
+        se = spread_se(values, [p.spread for p in points], [p.n for p in points], self.log)
+        sigma = robust_sigma(loo_neighbour_residuals(y))
+        w, floor = spread_weights(se, sigma)
+        self.w = w
+        phi = 0.0
+        cps: list[int] = []
+        for _ in range(_PASSES):
+            self.sigma = max(sigma, floor, tiny)
+            self.phi = min(max(phi, 0.0), cfg.max_ar)
+            self.yw = winsorize(y, self.sigma, cfg.clip)
+            pen = cfg.penalty * self.sigma**2 * longrun_factor(self.phi) * math.log(max(n, 3))
+            cps = optimal_partition(self.yw, w, pen, cfg.min_segment)
+            cps, stats = self._prune(cps)
+            bounds = list(zip([0] + cps, cps + [n]))
+            resid = np.empty(n)
+            for a, b in bounds:
+                resid[a:b] = y[a:b] - np.median(self.yw[a:b])
+            sigma = robust_sigma(resid)
+            w, floor = spread_weights(se, sigma)
+            self.w = w
+            phi = lag1_autocorr(resid, bounds, max(sigma, floor, tiny))
+        self.cps, self.stats = cps, stats
+
+    def _prune(self, cps: list[int]) -> tuple[list[int], list[_Stat]]:
+        cps = list(cps)
+        while True:
+            stats = [self._test(cps, i) for i in range(len(cps))]
+            bad = [i for i, s in enumerate(stats) if not s.ok]
+            if not bad:
+                return cps, stats
+            worst = min(bad, key=lambda i: abs(stats[i].z))
+            del cps[worst]
+
+    def _test(self, cps: list[int], i: int) -> _Stat:
+        cfg, y, yw, w = self.cfg, self.y, self.yw, self.w
+        n = y.size
+        c = cps[i]
+        a = cps[i - 1] if i > 0 else 0
+        b = cps[i + 1] if i + 1 < len(cps) else n
+        lo, hi = max(a, c - cfg.window), min(b, c + cfg.window)
+        wl, wr = w[lo:c], w[c:hi]
+        m1 = float(np.dot(wl, yw[lo:c]) / wl.sum())
+        m2 = float(np.dot(wr, yw[c:hi]) / wr.sum())
+        n1, n2 = c - lo, hi - c
+        var = self.sigma**2 * (
+            mean_var_factor(self.phi, n1) * n1 / wl.sum() / n1
+            + mean_var_factor(self.phi, n2) * n2 / wr.sum() / n2
+        )
+        z = (m2 - m1) / math.sqrt(var)
+        p = normal_pvalue(z)
+        if self.log:
+            before, after = math.exp(m1), math.exp(m2)
+            change = after / before - 1
+        else:
+            before, after = m1, m2
+            change = relative_change(before, after)
+        ok = (
+            p <= cfg.max_pvalue
+            and abs(change) >= cfg.min_effect
+            and abs(m2 - m1) >= cfg.min_snr * self.sigma
+            and self._persists(c, lo, hi, m1, m2)
+        )
+        return _Stat(z, p, before, after, change, ok)
+
+    def _persists(self, c: int, lo: int, hi: int, m1: float, m2: float) -> bool:
+        mid, sgn = (m1 + m2) / 2, 1.0 if m2 > m1 else -1.0
+        right = self.y[c : min(hi, c + _PERSIST_SPAN)]
+        left = self.y[max(lo, c - _PERSIST_SPAN) : c]
+        for side, expect in ((right, 1.0), (left, -1.0)):
+            k = int(np.sum(expect * sgn * (side - mid) > 0))
+            need = max(min(self.cfg.min_segment, side.size), self.cfg.persistence * side.size)
+            if k < need:
+                return False
+        return True

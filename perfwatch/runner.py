@@ -1,0 +1,265 @@
+"""Running a suite: plan the cases, run each in a fresh worker process, store each as it ends.
+
+Everything that can be wrong with the request (suite, benchmarks, modes, backend, database) is
+checked before the first case runs, so bad input exits 2 with nothing written. After that every
+case ends as a stored status: a case is committed the moment it finishes, or spooled locally when
+the database cannot be reached, so a run killed half-way keeps every finished case.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from perfwatch.config import Config
+from perfwatch.errors import StoreUnavailable, UsageError
+from perfwatch.results import (
+    HIGHER,
+    STATUS_CRASH,
+    STATUS_ERROR,
+    STATUS_OK,
+    STATUS_TIMEOUT,
+    CaseResult,
+    CaseSpec,
+    Metric,
+    RunInfo,
+)
+from perfwatch.suites.base import MODES, SIZES, Suite
+
+DEFAULT_SIZE = {"cpu": "tiny", "mps": "small", "cuda": "medium"}
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    suite: str
+    backend: str = "auto"
+    modes: tuple[str, ...] = MODES
+    benchmarks: tuple[str, ...] = ()
+    size: str = "auto"
+    dtype: str = "float32"
+    tags: dict[str, str] = field(default_factory=dict)
+    accuracy: bool = True
+
+
+@dataclass(frozen=True)
+class Plan:
+    suite: Suite
+    suite_source: str | None
+    backend: str
+    size: str
+    specs: tuple[CaseSpec, ...]
+    skipped: tuple[str, ...]  # benchmarks that do not run on this backend
+
+
+@dataclass
+class RunOutcome:
+    run: RunInfo
+    cases: list[CaseResult]
+    spooled: int = 0
+    interrupted: bool = False
+
+    @property
+    def failed(self) -> list[CaseResult]:
+        return [c for c in self.cases if c.status != STATUS_OK]
+
+
+def parse_modes(text: str) -> tuple[str, ...]:
+    modes = tuple(m.strip() for m in text.split(",") if m.strip())
+    bad = [m for m in modes if m not in MODES]
+    if bad or not modes:
+        raise UsageError(f"unknown mode {', '.join(bad) or '(none)'}; valid modes: {', '.join(MODES)}")
+    # Eager first: compiled cases report their speedup against it.
+    return tuple(sorted(dict.fromkeys(modes), key=MODES.index))
+
+
+def plan(req: RunRequest, config: Config) -> Plan:
+    from perfwatch.backends import resolve_backend
+    from perfwatch.suites import is_suite_file, load_suite
+
+    suite = load_suite(req.suite)
+    source = str(Path(req.suite).resolve()) if is_suite_file(req.suite) else None
+    for m in req.modes:
+        if m not in MODES:
+            raise UsageError(f"unknown mode {m!r}; valid modes: {', '.join(MODES)}")
+    unknown = [b for b in req.benchmarks if b not in suite.names]
+    if unknown:
+        raise UsageError(f"unknown benchmark {', '.join(unknown)} in suite {suite.name!r}; valid: {', '.join(suite.names)}")
+    if req.size != "auto" and req.size not in SIZES:
+        raise UsageError(f"unknown size {req.size!r}; valid: auto, {', '.join(SIZES)}")
+    if req.dtype not in ("float32", "float16", "bfloat16", "float64"):
+        raise UsageError(f"unknown dtype {req.dtype!r}; valid: float32, float16, bfloat16, float64")
+    backend = resolve_backend(req.backend)
+    size = DEFAULT_SIZE[backend] if req.size == "auto" else req.size
+    chosen = [suite.get(b) for b in req.benchmarks] if req.benchmarks else list(suite.benchmarks)
+    runnable = [b for b in chosen if backend in b.backends]
+    skipped = tuple(b.name for b in chosen if backend not in b.backends)
+    if req.benchmarks and skipped:
+        raise UsageError(f"benchmark {', '.join(skipped)} does not run on {backend}")
+    if not runnable:
+        raise UsageError(f"suite {suite.name!r} has no benchmark for backend {backend}")
+    specs = tuple(
+        CaseSpec(suite=suite.name, benchmark=b.name, mode=m, backend=backend, size=size, dtype=req.dtype,
+                 params=dict(b.params), suite_source=source, min_time_s=config.min_time_s,
+                 min_samples=config.min_samples, max_samples=config.max_samples, accuracy=req.accuracy)
+        for b in runnable
+        for m in req.modes
+    )
+    return Plan(suite, source, backend, size, specs, skipped)
+
+
+def new_run_info(p: Plan, req: RunRequest) -> RunInfo:
+    from perfwatch.collectors.environment import collect_environment, machine_fingerprint
+
+    env = collect_environment()
+    now = datetime.now(timezone.utc)
+    run_id = now.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    return RunInfo(
+        run_id=run_id,
+        created_at=now.isoformat(),
+        suite=p.suite.name,
+        backend=p.backend,
+        size=p.size,
+        machine_fingerprint=machine_fingerprint(env),
+        hostname=env.get("hostname") or "",
+        environment=env,
+        git_sha=env.get("git_sha"),
+        git_branch=env.get("git_branch"),
+        tags=dict(req.tags),
+        command=" ".join(shlex.quote(a) for a in ["perfwatch", *sys.argv[1:]]) if sys.argv else None,
+    )
+
+
+def run_worker(spec: CaseSpec, run_id: str, timeout_s: float) -> CaseResult:
+    """Run one case in a fresh Python process; hangs and crashes become statuses."""
+    case_id = uuid.uuid4().hex
+    started = datetime.now(timezone.utc)
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="perfwatch-case-") as tmp:
+        spec_path, result_path, log_path = (os.path.join(tmp, n) for n in ("spec.json", "result.json", "worker.log"))
+        with open(spec_path, "w") as f:
+            json.dump(spec.to_dict(), f)
+        env = dict(os.environ)
+        # The worker must import this very perfwatch, installed or not.
+        pkg_root = str(Path(__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = pkg_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        with open(log_path, "w") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "perfwatch.worker", spec_path, result_path],
+                                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    env=env, start_new_session=True)
+            try:
+                proc.wait(timeout=timeout_s)
+                timed_out = False
+            except subprocess.TimeoutExpired:
+                timed_out = True
+            except KeyboardInterrupt:
+                _kill(proc)
+                raise
+            finally:
+                if proc.poll() is None:
+                    _kill(proc)
+        duration = time.perf_counter() - t0
+        log_tail = Path(log_path).read_text(errors="replace")[-4000:]
+        base = dict(case_id=case_id, run_id=run_id, spec=spec, started_at=started.isoformat(), duration_s=duration)
+        if timed_out:
+            return CaseResult(status=STATUS_TIMEOUT, error=f"timed out after {timeout_s:g} s", details={"log_tail": log_tail}, **base)
+        if not os.path.exists(result_path):
+            how = f"killed by signal {-proc.returncode}" if proc.returncode < 0 else f"exited with code {proc.returncode}"
+            return CaseResult(status=STATUS_CRASH, error=f"worker {how} without a result", details={"log_tail": log_tail}, **base)
+        with open(result_path) as f:
+            raw = json.load(f)
+    details = raw.get("details") or {}
+    if raw["status"] != STATUS_OK and log_tail.strip():
+        details["log_tail"] = log_tail
+    return CaseResult(status=raw["status"], error=raw.get("error"), metrics=tuple(Metric.from_dict(m) for m in raw["metrics"]),
+                      details=details, **base)
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+
+
+def with_speedup(case: CaseResult, eager_ms: dict[str, float]) -> CaseResult:
+    """Add speedup over this run's eager case of the same benchmark (higher is better)."""
+    st = case.metric("step_time")
+    base = eager_ms.get(case.spec.benchmark)
+    if case.spec.mode == "eager" or st is None or base is None or st.value <= 0:
+        return case
+    return replace(case, metrics=case.metrics + (Metric("speedup_vs_eager", base / st.value, "x", HIGHER),))
+
+
+class Sink:
+    """Where finished cases go: the database, or the spool file when it cannot be reached."""
+
+    def __init__(self, engine, spool_file: Path) -> None:
+        self.engine = engine
+        self.spool_file = spool_file
+        self.spooled = 0
+
+    def run_started(self, run: RunInfo) -> None:
+        from perfwatch.store import writes
+
+        try:
+            writes.write_run(self.engine, run)
+        except StoreUnavailable:
+            pass  # the run row travels with every spooled case
+
+    def case(self, run: RunInfo, case: CaseResult) -> None:
+        from perfwatch.store import spool, writes
+
+        try:
+            writes.write_case(self.engine, run, case)
+        except StoreUnavailable:
+            spool.spool_case(self.spool_file, run, case)
+            self.spooled += 1
+
+    def run_finished(self, run: RunInfo, total: int, failed: int, status: str) -> None:
+        from perfwatch.store import spool, writes
+
+        now = datetime.now(timezone.utc).isoformat()
+        try:
+            writes.finish_run(self.engine, run, now, total, failed, status)
+        except StoreUnavailable:
+            spool.spool_finish(self.spool_file, run, now, total, failed, status)
+            self.spooled += 1
+
+
+def execute(p: Plan, run: RunInfo, sink: Sink, timeout_s: float,
+            on_start: Callable[[int, CaseSpec], None] = lambda i, s: None,
+            on_end: Callable[[int, CaseResult], None] = lambda i, c: None) -> RunOutcome:
+    outcome = RunOutcome(run=run, cases=[])
+    sink.run_started(run)
+    eager_ms: dict[str, float] = {}
+    try:
+        for i, spec in enumerate(p.specs):
+            on_start(i, spec)
+            try:
+                case = run_worker(spec, run.run_id, timeout_s)
+            except OSError as exc:  # could not even start a process
+                case = CaseResult(case_id=uuid.uuid4().hex, run_id=run.run_id, spec=spec, status=STATUS_ERROR,
+                                  error=f"cannot start worker: {exc}")
+            if spec.mode == "eager" and case.metric("step_time"):
+                eager_ms[spec.benchmark] = case.metric("step_time").value
+            case = with_speedup(case, eager_ms)
+            sink.case(run, case)
+            outcome.cases.append(case)
+            on_end(i, case)
+    except KeyboardInterrupt:
+        outcome.interrupted = True
+    sink.run_finished(run, len(outcome.cases), len(outcome.failed), "interrupted" if outcome.interrupted else "finished")
+    outcome.spooled = sink.spooled
+    return outcome

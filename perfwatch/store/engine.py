@@ -1,0 +1,94 @@
+"""From a database URL to a configured SQLAlchemy engine.
+
+SQLite: a file in WAL mode with a busy timeout, and write transactions that take the write lock
+up front (BEGIN IMMEDIATE) so concurrent runners queue instead of failing on a lock upgrade.
+Postgres: ``postgresql+psycopg://`` (psycopg 3, the ``postgres`` extra); a bare
+``postgresql://`` is taken to mean the same.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, InterfaceError
+
+from perfwatch.errors import ConfigError, StoreUnavailable
+
+SQLITE_BUSY_MS = 60_000
+
+
+def redact(url: str) -> str:
+    """The URL with any password hidden, fit for messages and logs."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+def normalize_url(url: str) -> str:
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def make_engine(url: str) -> Engine:
+    url = normalize_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(f"invalid database URL {redact(url)!r}; expected sqlite:///path/to/file.db or postgresql+psycopg://user@host/db") from None
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise ConfigError(f"unsupported database {backend!r} in {redact(url)!r}; perfwatch stores in SQLite or Postgres")
+    try:
+        if backend == "sqlite":
+            return _sqlite_engine(parsed)
+        return create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+    except NoSuchModuleError:
+        raise ConfigError(f"no driver for {redact(url)!r}") from None
+    except ModuleNotFoundError as exc:
+        raise ConfigError(f"the database driver is missing ({exc.name}); install it with: pip install 'perfwatch[postgres]'") from None
+
+
+def _sqlite_engine(parsed) -> Engine:
+    db = parsed.database
+    if db and db != ":memory:":
+        path = Path(db).expanduser()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create the directory for {path}: {exc}") from None
+        parsed = parsed.set(database=str(path))
+    engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_MS / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):  # noqa: ANN001
+        # Take over transaction control from pysqlite so BEGIN IMMEDIATE is possible.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):  # noqa: ANN001
+        immediate = conn.get_execution_options().get("perfwatch_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def check_connection(engine: Engine) -> None:
+    """Fail early and clearly when the database cannot be reached."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except (OperationalError, InterfaceError) as exc:
+        raise StoreUnavailable(f"cannot reach the database {redact(str(engine.url.render_as_string(hide_password=True)))}: {_first_line(exc)}") from None
+
+
+def _first_line(exc: Exception) -> str:
+    msg = str(getattr(exc, "orig", None) or exc)
+    return msg.strip().splitlines()[0] if msg.strip() else type(exc).__name__

@@ -1,0 +1,109 @@
+"""Reading the store back as plain dicts (CLI, export, detection) — the read side of the store."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from perfwatch.errors import StoreUnavailable, UsageError
+from perfwatch.store.models import Case, Machine, Measurement, Run, Series
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return dt.isoformat() if dt is not None else None
+
+
+def _read(engine: Engine, stmt) -> list[Any]:
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(stmt).mappings())
+    except (OperationalError, InterfaceError) as exc:
+        raise StoreUnavailable(f"cannot read the database: {str(getattr(exc, 'orig', exc)).strip().splitlines()[0]}") from None
+
+
+def list_runs(engine: Engine, limit: int = 20, suite: str | None = None) -> list[dict[str, Any]]:
+    stmt = (
+        select(Run.id, Run.created_at, Run.suite, Run.backend, Run.size, Run.status, Run.cases_total, Run.cases_failed,
+               Run.git_sha, Run.git_branch, Run.torch_version, Machine.hostname)
+        .join(Machine, Machine.id == Run.machine_id)
+        .order_by(Run.created_at.desc(), Run.id.desc())
+        .limit(limit)
+    )
+    if suite:
+        stmt = stmt.where(Run.suite == suite)
+    return [dict(r, created_at=_iso(r["created_at"])) for r in _read(engine, stmt)]
+
+
+def resolve_run(engine: Engine, ref: str) -> str:
+    """A run id from 'latest' or an id (a unique prefix is enough)."""
+    if ref == "latest":
+        rows = _read(engine, select(Run.id).order_by(Run.created_at.desc(), Run.id.desc()).limit(1))
+        if not rows:
+            raise UsageError("the database has no runs yet; start one with `perfwatch run --suite llm`")
+        return rows[0]["id"]
+    rows = _read(engine, select(Run.id).where(Run.id.startswith(ref, autoescape=True)).limit(2))
+    if not rows:
+        raise UsageError(f"no run {ref!r}; `perfwatch runs` lists them")
+    if len(rows) > 1:
+        raise UsageError(f"run id prefix {ref!r} is ambiguous; give more of it")
+    return rows[0]["id"]
+
+
+def run_summary(engine: Engine, run_id: str) -> dict[str, Any]:
+    rows = _read(engine, select(Run, Machine.hostname, Machine.fingerprint).join(Machine, Machine.id == Run.machine_id)
+                 .where(Run.id == run_id))
+    if not rows:
+        raise UsageError(f"no run {run_id!r}")
+    r = rows[0]
+    run = r["Run"]
+    return {
+        "run_id": run.id, "created_at": _iso(run.created_at), "finished_at": _iso(run.finished_at), "suite": run.suite,
+        "backend": run.backend, "size": run.size, "status": run.status, "git_sha": run.git_sha, "git_branch": run.git_branch,
+        "torch_version": run.torch_version, "hostname": r["hostname"], "machine": r["fingerprint"],
+        "cases_total": run.cases_total, "cases_failed": run.cases_failed, "tags": run.tags or {},
+        "environment": run.environment or {},
+    }
+
+
+def export_records(engine: Engine, run_ids: list[str]) -> list[dict[str, Any]]:
+    """One record per stored metric of the runs, plus one (metric None) per case with none."""
+    m_stmt = (
+        select(Run.id.label("run_id"), Run.created_at, Run.suite, Run.git_sha, Run.torch_version, Machine.hostname,
+               Case.id.label("case_id"), Case.benchmark, Case.mode, Case.backend, Case.dtype, Case.params, Case.status,
+               Case.error, Series.metric, Series.unit, Series.direction, Measurement.value, Measurement.spread,
+               Measurement.ci_low, Measurement.ci_high, Measurement.n)
+        .select_from(Measurement)
+        .join(Case, Case.id == Measurement.case_id)
+        .join(Run, Run.id == Case.run_id)
+        .join(Series, Series.id == Measurement.series_id)
+        .join(Machine, Machine.id == Run.machine_id)
+        .where(Run.id.in_(run_ids))
+    )
+    empty_stmt = (
+        select(Run.id.label("run_id"), Run.created_at, Run.suite, Run.git_sha, Run.torch_version, Machine.hostname,
+               Case.id.label("case_id"), Case.benchmark, Case.mode, Case.backend, Case.dtype, Case.params, Case.status,
+               Case.error)
+        .select_from(Case)
+        .join(Run, Run.id == Case.run_id)
+        .join(Machine, Machine.id == Run.machine_id)
+        .where(Run.id.in_(run_ids))
+        .where(~select(Measurement.id).where(Measurement.case_id == Case.id).exists())
+    )
+    out = []
+    for r in _read(engine, m_stmt) + _read(engine, empty_stmt):
+        d = dict(r)
+        d["created_at"] = _iso(d["created_at"])
+        for k in ("metric", "unit", "direction", "value", "spread", "ci_low", "ci_high", "n"):
+            d.setdefault(k, None)
+        out.append(d)
+    order = {"eager": 0, "default": 1, "reduce-overhead": 2, "max-autotune": 3}
+    out.sort(key=lambda d: (d["created_at"] or "", d["run_id"], d["benchmark"], order.get(d["mode"], 9), d["metric"] or ""))
+    return out
+
+
+def count_rows(engine: Engine) -> dict[str, int]:
+    return {m.__tablename__: _read(engine, select(func.count().label("n")).select_from(m))[0]["n"] for m in (Run, Case, Measurement)}

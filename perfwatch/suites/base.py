@@ -1,0 +1,145 @@
+"""The small protocol every suite implements.
+
+A *suite* is a named tuple of *benchmarks*. A benchmark is a model factory, an input generator
+and a step, bundled as one ``build(ctx) -> Workload`` function:
+
+    def build(ctx: BenchContext) -> Workload:
+        model = MyModel(ctx.pick(tiny=64, small=512, medium=1024, large=2048)).to(ctx.device)
+        x = torch.randn(8, 64, device=ctx.device)
+        fwd = ctx.compile(model)            # identity in eager mode, torch.compile(mode=...) else
+        def step():
+            with ctx.autocast():
+                return fwd(x)
+        return Workload(step=step, items_per_step=8, item_unit="samples")
+
+Suites know nothing of timing, storage or processes: the worker builds the workload in a fresh
+process, calls ``step()`` to warm up, times it, checks its outputs against eager and float64,
+and measures memory. ``step`` must return the tensors whose values define correctness (the
+loss of a training step, the logits of inference); they are compared between modes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+MODES = ("eager", "default", "reduce-overhead", "max-autotune")
+BACKENDS = ("cpu", "cuda", "mps")
+SIZES = ("tiny", "small", "medium", "large")
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How far compiled output may be from eager output and still pass.
+
+    Passing means ``|compiled - eager| <= atol + rtol * |eager|`` everywhere, or, when a float64
+    reference exists, compiled being no further from it than ``fp64_multiplier`` times eager's
+    own distance from it (plus atol): compiled code may reorder float math, not lose precision.
+    """
+
+    atol: float = 1e-4
+    rtol: float = 1e-3
+    fp64_multiplier: float = 2.0
+
+
+@dataclass
+class Workload:
+    """A built benchmark, ready to step."""
+
+    step: Callable[[], Any]
+    items_per_step: float = 1.0
+    item_unit: str = "samples"  # throughput is reported in <item_unit>/s
+    # Optional: called before re-running for a second pass (memory, profiler) if state matters.
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BenchContext:
+    """What a benchmark's build function may know about the case it is built for."""
+
+    device: str = "cpu"
+    size: str = "tiny"
+    dtype: Any = None  # torch.dtype for parameters; None means float32
+    amp: bool = False  # bf16 autocast around the step (on by default for cuda)
+    mode: str = "eager"
+    params: Mapping[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    compile_options: Mapping[str, Any] = field(default_factory=dict)
+
+    def pick(self, **by_size: Any) -> Any:
+        """Return the value given for this size; falls back to the nearest smaller size."""
+        order = list(SIZES)
+        idx = order.index(self.size) if self.size in order else 0
+        for s in reversed(order[: idx + 1]):
+            if s in by_size:
+                return by_size[s]
+        for s in order:
+            if s in by_size:
+                return by_size[s]
+        raise KeyError("pick() needs at least one size")
+
+    @property
+    def torch_dtype(self) -> Any:
+        import torch
+
+        return self.dtype if self.dtype is not None else torch.float32
+
+    def compile(self, fn: Callable, **kwargs: Any) -> Callable:
+        """``torch.compile`` ``fn`` for this case's mode; eager mode returns ``fn`` unchanged.
+
+        Keyword arguments (``dynamic=...``, ``fullgraph=...``) go to torch.compile; the
+        benchmark's ``params['dynamic']`` applies when the call does not say.
+        """
+        if self.mode == "eager":
+            return fn
+        import torch
+
+        opts = dict(self.compile_options)
+        if "dynamic" in self.params and "dynamic" not in kwargs:
+            kwargs["dynamic"] = self.params["dynamic"]
+        opts.update(kwargs)
+        mode = None if self.mode == "default" else self.mode
+        return torch.compile(fn, mode=mode, **opts)
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """bf16 autocast when the case asks for it, else a no-op context."""
+        if not self.amp:
+            return contextlib.nullcontext()
+        import torch
+
+        return torch.autocast(device_type=self.device, dtype=torch.bfloat16)
+
+    def seed_all(self) -> None:
+        import torch
+
+        torch.manual_seed(self.seed)
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    name: str
+    build: Callable[[BenchContext], Workload]
+    description: str = ""
+    params: Mapping[str, Any] = field(default_factory=dict)
+    backends: tuple[str, ...] = BACKENDS
+    tolerance: Tolerance = Tolerance()
+    fp64_reference: bool = True  # build a float64 eager copy as the accuracy reference
+    amp_on_cuda: bool = True  # bf16 autocast when running on cuda
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    benchmarks: tuple[Benchmark, ...]
+    description: str = ""
+
+    def get(self, name: str) -> Benchmark:
+        for b in self.benchmarks:
+            if b.name == name:
+                return b
+        raise KeyError(name)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(b.name for b in self.benchmarks)

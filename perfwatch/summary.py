@@ -1,0 +1,38 @@
+"""The end-of-run summary: one line per case with the figures people look at first."""
+
+from __future__ import annotations
+
+from perfwatch.results import CaseResult
+from perfwatch.tables import fmt_bytes, fmt_num, render
+
+PEAK_MEMORY = ("peak_memory_allocated", "peak_mps_driver_allocated", "peak_rss")
+
+
+def _value(case: CaseResult, name: str) -> float | None:
+    m = case.metric(name)
+    return m.value if m else None
+
+
+def case_row(case: CaseResult) -> list[str]:
+    st = case.metric("step_time")
+    speedup = _value(case, "speedup_vs_eager")
+    peak = next((case.metric(n) for n in PEAK_MEMORY if case.metric(n)), None)
+    gb = _value(case, "graph_breaks")
+    rc = _value(case, "recompilations")
+    ct = _value(case, "compile_time")
+    return [
+        case.spec.benchmark,
+        case.spec.mode,
+        case.status,
+        f"{fmt_num(st.value)} ±{fmt_num(st.spread, 2)}" if st else "-",
+        f"{speedup:.2f}x" if speedup else "-",
+        f"{ct:.1f}" if ct is not None else "-",
+        "-" if gb is None else str(int(gb)),
+        "-" if rc is None else str(int(rc)),
+        fmt_bytes(peak.value) if peak else "-",
+    ]
+
+
+def summary_table(cases: list[CaseResult]) -> str:
+    headers = ["benchmark", "mode", "status", "step ms (±IQR)", "vs eager", "compile s", "breaks", "recompiles", "peak mem"]
+    return render(headers, [case_row(c) for c in cases], right=(3, 4, 5, 6, 7, 8))

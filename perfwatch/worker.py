@@ -1,0 +1,198 @@
+"""One case in one fresh process: ``python -m perfwatch.worker SPEC.json RESULT.json``.
+
+The runner starts this with a timeout. Whatever happens here ends as a result file with a
+status (ok, compile_error, oom, accuracy_fail, error); a crash or hang leaves no file and the
+runner records crash or timeout. Passes, in order, never mixed:
+  1. compiled (or eager) build; first call timed cold; outputs of the first steps kept;
+  2. warm-up until compilation settles, then the timed samples (compile counters watch 1-2);
+  3. a memory pass; 4. the accuracy references (eager and float64 builds).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+from typing import Any
+
+from perfwatch.results import (
+    LOWER,
+    STATUS_ACCURACY,
+    STATUS_COMPILE_ERROR,
+    STATUS_ERROR,
+    STATUS_OK,
+    STATUS_OOM,
+    STATUS_UNSUPPORTED,
+    CaseSpec,
+    Metric,
+)
+
+ACCURACY_STEPS = 2
+
+
+class CaseFailed(Exception):
+    def __init__(self, status: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def classify(exc: BaseException, phase: str) -> str:
+    import torch
+
+    oom_types = tuple(t for t in (getattr(torch, "OutOfMemoryError", None), getattr(torch.cuda, "OutOfMemoryError", None)) if t)
+    if (oom_types and isinstance(exc, oom_types)) or "out of memory" in str(exc).lower():
+        return STATUS_OOM
+    module = type(exc).__module__ or ""
+    if module.startswith(("torch._dynamo", "torch._inductor")) or phase == "compile":
+        return STATUS_COMPILE_ERROR
+    return STATUS_ERROR
+
+
+def _context(spec: CaseSpec, bench: Any, mode: str, dtype: Any = None, amp: bool | None = None):
+    import torch
+
+    from perfwatch.suites.base import BenchContext
+
+    return BenchContext(
+        device=spec.backend,
+        size=spec.size,
+        dtype=dtype if dtype is not None else getattr(torch, spec.dtype),
+        amp=(spec.backend == "cuda" and bench.amp_on_cuda) if amp is None else amp,
+        mode=mode,
+        params=dict(spec.params),
+        seed=0,
+    )
+
+
+def _caller(step, spec: CaseSpec):
+    """The step as called in every pass; CUDA graphs need a step marker per iteration."""
+    if spec.mode == "reduce-overhead" and spec.backend == "cuda":
+        import torch
+
+        def call():
+            torch.compiler.cudagraph_mark_step_begin()
+            return step()
+
+        return call
+    return step
+
+
+def _first_outputs(call, device: str, n: int) -> tuple[list, float]:
+    from perfwatch.backends import synchronize
+    from perfwatch.collectors.accuracy import snapshot
+
+    outs = []
+    synchronize(device)
+    t0 = time.perf_counter()
+    outs.append(snapshot(call()))
+    synchronize(device)
+    first = time.perf_counter() - t0
+    for _ in range(n - 1):
+        outs.append(snapshot(call()))
+    return outs, first
+
+
+def run_case(spec: CaseSpec) -> dict[str, Any]:
+    import torch
+
+    from perfwatch.collectors import torch_compat
+    from perfwatch.collectors.accuracy import accuracy_metrics, judge
+    from perfwatch.collectors.compile import CompileWatch
+    from perfwatch.collectors.memory import MemoryWatch
+    from perfwatch.collectors.timing import measure, timing_metrics
+    from perfwatch.suites import load_suite
+
+    suite = load_suite(spec.suite_source or spec.suite)
+    bench = suite.get(spec.benchmark)
+    if spec.backend not in bench.backends:
+        raise CaseFailed(STATUS_UNSUPPORTED, f"{bench.name} does not run on {spec.backend} (supports {', '.join(bench.backends)})")
+    compiled = spec.mode != "eager"
+    metrics: list[Metric] = []
+    details: dict[str, Any] = {}
+
+    # Passes 1-2: build, first call (cold compile), warm-up and timed samples.
+    watch = CompileWatch() if compiled else None
+    phase = "build"
+    try:
+        if watch:
+            watch.__enter__()
+        workload = bench.build(_context(spec, bench, spec.mode))
+        call = _caller(workload.step, spec)
+        phase = "compile" if compiled else "first call"
+        outs, first_s = _first_outputs(call, spec.backend, ACCURACY_STEPS)
+        metrics.append(Metric("first_call_time", first_s, "s", LOWER))
+        phase = "timing"
+        timing = measure(call, spec.backend, torch_compat.compile_count if compiled else (lambda: 0),
+                         min_time_s=spec.min_time_s, min_samples=spec.min_samples, max_samples=spec.max_samples)
+    except CaseFailed:
+        raise
+    except Exception as exc:
+        raise CaseFailed(classify(exc, phase), f"{phase}: {type(exc).__name__}: {exc}") from exc
+    finally:
+        if watch:
+            watch.__exit__(None, None, None)
+    metrics += timing_metrics(timing, workload.items_per_step, workload.item_unit)
+    details["timing"] = {"method": timing.method, "inner_loops": timing.inner, "warmup_calls": timing.warmup_calls,
+                         "warmup_s": round(timing.warmup_s, 3)}
+    if watch:
+        metrics += watch.metrics()
+        details.update(watch.details())
+
+    # Pass 3: memory, apart from timing (sampling perturbs it).
+    try:
+        with MemoryWatch(spec.backend) as mem:
+            for _ in range(3):
+                call()
+        metrics += mem.metrics()
+        details.update(mem.details())
+    except Exception as exc:  # memory figures are secondary: keep the timing, say why
+        details["memory_status"] = f"failed: {type(exc).__name__}: {exc}"
+    del workload, call
+    if spec.backend == "cuda":
+        torch.cuda.empty_cache()
+
+    # Pass 4: accuracy references.
+    status, error = STATUS_OK, None
+    if spec.accuracy:
+        eager_outs = None
+        if compiled:
+            eager_outs, _ = _first_outputs(bench.build(_context(spec, bench, "eager")).step, spec.backend, ACCURACY_STEPS)
+        fp64_outs = None
+        if bench.fp64_reference and spec.backend != "mps":  # MPS has no float64
+            try:
+                fp64_outs, _ = _first_outputs(bench.build(_context(spec, bench, "eager", dtype=torch.float64, amp=False)).step,
+                                              spec.backend, ACCURACY_STEPS)
+            except Exception as exc:
+                details["fp64_reference"] = f"unavailable: {type(exc).__name__}: {exc}"
+        verdict = judge(outs, eager_outs, fp64_outs, bench.tolerance)
+        metrics += accuracy_metrics(verdict, compiled)
+        details["accuracy"] = verdict.reason
+        if not verdict.passed:
+            status, error = STATUS_ACCURACY, verdict.reason
+    return {"status": status, "error": error, "metrics": [m.to_dict() for m in metrics], "details": details}
+
+
+def main(argv: list[str]) -> int:
+    spec_path, result_path = argv[1], argv[2]
+    with open(spec_path) as f:
+        spec = CaseSpec.from_dict(json.load(f))
+    try:
+        result = run_case(spec)
+    except CaseFailed as exc:
+        cause = exc.__cause__
+        tb = "".join(traceback.format_exception(cause)) if cause else ""
+        result = {"status": exc.status, "error": str(exc), "metrics": [], "details": {"traceback": tb[-8000:]} if tb else {}}
+    except Exception as exc:  # anything else is this case's error, never the run's
+        result = {"status": STATUS_ERROR, "error": f"{type(exc).__name__}: {exc}", "metrics": [],
+                  "details": {"traceback": traceback.format_exc()[-8000:]}}
+    tmp = result_path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(result, f, default=str)
+    os.replace(tmp, result_path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
