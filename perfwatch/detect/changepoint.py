@@ -10,7 +10,8 @@ Continuous metrics (method in docs/detection.md):
      variance factor and log(n), segments at least ``min_segment`` runs;
   5. test each change on the runs either side (AR(1)-corrected z-test, min effect, min
      signal-to-noise, persistence) and drop the weakest failing one until all pass;
-  6. re-estimate sigma and the autocorrelation from the residuals and repeat once.
+  6. steps 3-5 run twice: first with a 4x penalty and no autocorrelation, only to estimate
+     sigma and the lag-1 autocorrelation from its residuals, then for real.
 Integer counters go through counters.py instead.
 """
 
@@ -43,7 +44,7 @@ from perfwatch.detect.stats import (
 )
 
 _PERSIST_SPAN = 10  # runs either side checked for persistence
-_PASSES = 2
+_COARSE = 4.0  # penalty multiplier of the estimation pass
 
 
 def detect(
@@ -98,13 +99,19 @@ class _Fit:
         self.w = w
         phi = 0.0
         cps: list[int] = []
-        for _ in range(_PASSES):
+        stats: list[_Stat] = []
+        # pass 1: coarse (penalty x _COARSE, no autocorrelation) only to estimate sigma and the
+        # AR(1) coefficient from residuals that over-segmentation has not whitened;
+        # pass 2: the real segmentation with those estimates.
+        for mult in (_COARSE, 1.0):
             self.sigma = max(sigma, floor, tiny)
             self.phi = min(max(phi, 0.0), cfg.max_ar)
             self.yw = winsorize(y, self.sigma, cfg.clip)
-            pen = cfg.penalty * self.sigma**2 * longrun_factor(self.phi) * math.log(max(n, 3))
+            pen = mult * cfg.penalty * self.sigma**2 * longrun_factor(self.phi) * math.log(max(n, 3))
             cps = optimal_partition(self.yw, w, pen, cfg.min_segment)
             cps, stats = self._prune(cps)
+            if mult == 1.0:
+                break
             bounds = list(zip([0] + cps, cps + [n]))
             resid = np.empty(n)
             for a, b in bounds:
@@ -137,8 +144,7 @@ class _Fit:
         m2 = float(np.dot(wr, yw[c:hi]) / wr.sum())
         n1, n2 = c - lo, hi - c
         var = self.sigma**2 * (
-            mean_var_factor(self.phi, n1) * n1 / wl.sum() / n1
-            + mean_var_factor(self.phi, n2) * n2 / wr.sum() / n2
+            mean_var_factor(self.phi, n1) / wl.sum() + mean_var_factor(self.phi, n2) / wr.sum()
         )
         z = (m2 - m1) / math.sqrt(var)
         p = normal_pvalue(z)
@@ -157,9 +163,16 @@ class _Fit:
         return _Stat(z, p, before, after, change, ok)
 
     def _persists(self, c: int, lo: int, hi: int, m1: float, m2: float) -> bool:
-        mid, sgn = (m1 + m2) / 2, 1.0 if m2 > m1 else -1.0
+        """Enough runs next to the change sit on their own side of the midpoint between the
+        medians of the (up to 10) runs either side: a two-run spike plus one noisy run does not
+        make a level, whose median would be the spike."""
         right = self.y[c : min(hi, c + _PERSIST_SPAN)]
         left = self.y[max(lo, c - _PERSIST_SPAN) : c]
+        med_l, med_r = float(np.median(left)), float(np.median(right))
+        sgn = 1.0 if m2 > m1 else -1.0
+        if sgn * (med_r - med_l) <= 0:
+            return False
+        mid = (med_l + med_r) / 2
         for side, expect in ((right, 1.0), (left, -1.0)):
             k = int(np.sum(expect * sgn * (side - mid) > 0))
             need = max(min(self.cfg.min_segment, side.size), self.cfg.persistence * side.size)

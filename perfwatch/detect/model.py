@@ -49,8 +49,12 @@ class DetectConfig:
     auto_integer    treat a series as an integer counter when every value is an integer and
                     at least half of successive runs are equal (when is_integer is None).
     confirm         online only: extra runs that must still show the change before alerting.
-    online_window   online only: trailing runs the online test looks at.
+    online_window   online only: trailing runs the online test looks at; a change is raised
+                    at most online_window // 4 runs after it started.
     min_history     online only: runs needed before the first alert can be raised.
+    online_pvalue   online only: max p-value there (min with max_pvalue). The online test is
+                    repeated at every run, so it needs a stricter threshold than a single
+                    retrospective look to keep false alarms per run equally rare.
     """
 
     min_effect: float = 0.01
@@ -66,13 +70,14 @@ class DetectConfig:
     auto_integer: bool = True
     confirm: int = 0
     online_window: int = 100
-    min_history: int = 10
+    min_history: int = 20
+    online_pvalue: float = 1e-4
 
     def __post_init__(self) -> None:
         if self.min_effect < 0:
             raise ValueError("min_effect must be >= 0")
-        if not 0 < self.max_pvalue <= 1:
-            raise ValueError("max_pvalue must be in (0, 1]")
+        if not 0 < self.max_pvalue <= 1 or not 0 < self.online_pvalue <= 1:
+            raise ValueError("max_pvalue and online_pvalue must be in (0, 1]")
         if self.min_segment < 1 or self.integer_min_run < 1:
             raise ValueError("min_segment and integer_min_run must be >= 1")
         if self.confirm < 0:

@@ -22,8 +22,15 @@ def _near(cp: ChangePoint, others: Sequence[ChangePoint], tol: int, same_way: bo
     )
 
 
+def _max_lag(config: DetectConfig) -> int:
+    """Oldest change (in runs before the newest) the online test may still raise: older ones
+    surfacing late are mostly artefacts of the window sliding over old runs."""
+    return config.online_window // 4
+
+
 def _found(points, end, direction, config, is_integer):
     lo = max(0, end - config.online_window)
+    config = dataclasses.replace(config, max_pvalue=min(config.max_pvalue, config.online_pvalue))
     return [
         dataclasses.replace(cp, index=cp.index + lo)
         for cp in detect(points[lo:end], direction, config, is_integer)
@@ -52,6 +59,7 @@ def online_step(
     fresh = [cp for cp in base if not _near(cp, before, tol)]
     if before:
         fresh = [cp for cp in fresh if cp.index > max(b.index for b in before)]
+    fresh = [cp for cp in fresh if n - k - cp.index <= _max_lag(config)]
     if not fresh:
         return None
     cand = fresh[-1]
@@ -97,7 +105,7 @@ def detect_online(
             if _near(cp, known, tol):
                 continue
             known.append(cp)
-            if cp.index <= newest:
+            if cp.index <= newest or end - cp.index > _max_lag(config):
                 continue
             if config.confirm:
                 pending.append((cp, end + config.confirm))

@@ -169,8 +169,9 @@ def write_case(engine: Engine, run: RunInfo, case: CaseResult) -> bool:
                 duration_s=case.duration_s,
             )
             .on_conflict_do_nothing(index_elements=["id"])
+            .returning(Case.__table__.c.id)  # rowcount is not reliable here across drivers
         )
-        if res.rowcount == 0:
+        if res.first() is None:
             return False
         sids = _series_ids(conn, run, mid, case)
         created = parse_time(run.created_at)
