@@ -54,6 +54,28 @@ def detect(
     is_integer: bool | None = None,
 ) -> list[ChangePoint]:
     """All level changes of ``points`` (in time order), oldest first."""
+    return detect_with_noise(points, direction, config, is_integer, None)
+
+
+def estimate_noise(points: Sequence[Point], config: DetectConfig) -> tuple[float, float] | None:
+    """(sigma, lag-1 autocorrelation) of a continuous series in the detector's working units,
+    from the coarse estimation pass; None for counters and too-short series."""
+    values = np.array([float(p.value) for p in points], dtype=float)
+    if values.size < 4 * config.min_segment or looks_like_counter(values):
+        return None
+    fit = _Fit(points, values, config, estimate_only=True)
+    return fit.sigma, fit.phi
+
+
+def detect_with_noise(
+    points: Sequence[Point],
+    direction: str,
+    config: DetectConfig,
+    is_integer: bool | None,
+    noise_floor: tuple[float, float] | None,
+) -> list[ChangePoint]:
+    """detect(), with sigma and the autocorrelation no lower than ``noise_floor`` (the online
+    detector estimates them on a longer history than the window it tests)."""
     classify(0.0, 1.0, direction)  # validates direction
     values = np.array([float(p.value) for p in points], dtype=float)
     if not np.all(np.isfinite(values)):
@@ -67,7 +89,7 @@ def detect(
         ]
     if values.size < 2 * config.min_segment:
         return []
-    fit = _Fit(points, values, config)
+    fit = _Fit(points, values, config, noise_floor=noise_floor)
     return [
         ChangePoint(c, points[c].ts, s.before, s.after, s.change, s.pvalue,
                     classify(s.before, s.after, direction))
@@ -86,7 +108,8 @@ class _Stat:
 class _Fit:
     """The segmentation of one continuous series and the test of each of its changes."""
 
-    def __init__(self, points: Sequence[Point], values: np.ndarray, cfg: DetectConfig):
+    def __init__(self, points: Sequence[Point], values: np.ndarray, cfg: DetectConfig,
+                 noise_floor: tuple[float, float] | None = None, estimate_only: bool = False):
         self.cfg = cfg
         self.log = bool(np.all(values > 0))
         y = np.log(values) if self.log else values.copy()
@@ -120,6 +143,11 @@ class _Fit:
             w, floor = spread_weights(se, sigma)
             self.w = w
             phi = lag1_autocorr(resid, bounds, max(sigma, floor, tiny))
+            if estimate_only:
+                self.sigma, self.phi = max(sigma, floor, tiny), min(max(phi, 0.0), cfg.max_ar)
+                return
+            if noise_floor is not None:
+                sigma, phi = max(sigma, noise_floor[0]), max(phi, noise_floor[1])
         self.cps, self.stats = cps, stats
 
     def _prune(self, cps: list[int]) -> tuple[list[int], list[_Stat]]:

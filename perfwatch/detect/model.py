@@ -70,7 +70,7 @@ class DetectConfig:
     auto_integer: bool = True
     confirm: int = 0
     online_window: int = 100
-    min_history: int = 20
+    min_history: int = 30
     online_pvalue: float = 1e-4
 
     def __post_init__(self) -> None:

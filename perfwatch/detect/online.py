@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Sequence
 
-from perfwatch.detect.changepoint import detect
+from perfwatch.detect.changepoint import detect_with_noise, estimate_noise
 from perfwatch.detect.model import ChangePoint, DetectConfig, Point
 
 
@@ -28,12 +28,20 @@ def _max_lag(config: DetectConfig) -> int:
     return config.online_window // 4
 
 
-def _found(points, end, direction, config, is_integer):
+_NOISE_SPAN = 4  # the noise model is estimated on online_window * _NOISE_SPAN trailing runs
+_NOISE_EVERY = 20  # detect_online re-estimates it every this many runs
+
+
+def _noise(points, end, config):
+    return estimate_noise(points[max(0, end - _NOISE_SPAN * config.online_window) : end], config)
+
+
+def _found(points, end, direction, config, is_integer, noise):
     lo = max(0, end - config.online_window)
     config = dataclasses.replace(config, max_pvalue=min(config.max_pvalue, config.online_pvalue))
     return [
         dataclasses.replace(cp, index=cp.index + lo)
-        for cp in detect(points[lo:end], direction, config, is_integer)
+        for cp in detect_with_noise(points[lo:end], direction, config, is_integer, noise)
     ]
 
 
@@ -52,10 +60,11 @@ def online_step(
     if n - k < max(config.min_history, 2):
         return None
     tol = config.min_segment
-    base = _found(history, n - k, direction, config, is_integer)
+    noise = None if is_integer else _noise(history, n - k - 1, config)
+    base = _found(history, n - k, direction, config, is_integer, noise)
     if not base:
         return None
-    before = _found(history, n - k - 1, direction, config, is_integer)
+    before = _found(history, n - k - 1, direction, config, is_integer, noise)
     fresh = [cp for cp in base if not _near(cp, before, tol)]
     if before:
         fresh = [cp for cp in fresh if cp.index > max(b.index for b in before)]
@@ -64,7 +73,7 @@ def online_step(
         return None
     cand = fresh[-1]
     if k:
-        now = _found(history, n, direction, config, is_integer)
+        now = _found(history, n, direction, config, is_integer, noise)
         match = [cp for cp in now if _near(cand, [cp], tol, same_way=True)]
         if not match:
             return None
@@ -86,8 +95,11 @@ def detect_online(
     pending: list[tuple[ChangePoint, int]] = []
     alerts: list[ChangePoint] = []
     start = max(config.min_history, 2)
+    noise = None
     for end in range(start, len(points) + 1):
-        now = _found(points, end, direction, config, is_integer)
+        if not is_integer and (end - start) % _NOISE_EVERY == 0:
+            noise = _noise(points, end - 1, config)
+        now = _found(points, end, direction, config, is_integer, noise)
         # confirmations due now
         still = []
         for cand, due in pending:

@@ -50,8 +50,7 @@ class Workload:
     step: Callable[[], Any]
     items_per_step: float = 1.0
     item_unit: str = "samples"  # throughput is reported in <item_unit>/s
-    # Optional: called before re-running for a second pass (memory, profiler) if state matters.
-    notes: dict[str, Any] = field(default_factory=dict)
+    notes: dict[str, Any] = field(default_factory=dict)  # facts worth showing (e.g. the lengths cycled)
 
 
 @dataclass(frozen=True)
