@@ -1,0 +1,47 @@
+"""Helpers shared by the command modules: configuration and the store's engine."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+
+def add_db(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", metavar="URL", help="database URL (default: $PERFWATCH_DB_URL, then the SQLite file "
+                   "under $PERFWATCH_HOME or ~/.local/share/perfwatch)")
+
+
+def config(args: argparse.Namespace, **extra: Any):
+    from perfwatch.config import load_config
+
+    return load_config({"db_url": getattr(args, "db", None), **extra})
+
+
+def engine(cfg, migrate: bool = True):
+    """A checked engine for the configured database, migrated to the current schema."""
+    from perfwatch.store.engine import check_connection, make_engine
+    from perfwatch.store.migrate import ensure_schema
+
+    eng = make_engine(cfg.resolved_db_url())
+    check_connection(eng)
+    if migrate:
+        ensure_schema(eng)
+    return eng
+
+
+def push_spool(eng, cfg, quiet: bool = False) -> tuple[int, int]:
+    from perfwatch.store import spool
+
+    path = spool.spool_path(cfg.resolved_spool_dir(), cfg.resolved_db_url())
+    sent, left = spool.push(eng, path)
+    if sent and not quiet:
+        print(f"pushed {sent} spooled result(s) to the database" + (f"; {left} still pending" if left else ""), file=sys.stderr)
+    return sent, left
+
+
+def print_json(obj: Any) -> None:
+    import json
+
+    json.dump(obj, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")

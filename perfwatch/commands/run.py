@@ -1,0 +1,85 @@
+"""`perfwatch run`: the main job."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from perfwatch.commands.common import add_db, config, engine, push_spool
+from perfwatch.errors import EXIT_CASES_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError
+
+
+def register(sub) -> None:
+    run = sub.add_parser("run", help="run a suite and store every figure")
+    run.add_argument("--suite", required=True, help="suite name (see `perfwatch suites`) or path/to/suite.py")
+    run.add_argument("--backend", default="auto", help="cpu, cuda, mps or auto (default: auto)")
+    run.add_argument("--modes", default="eager,default,reduce-overhead,max-autotune",
+                     help="comma-separated: eager, default, reduce-overhead, max-autotune (default: all)")
+    run.add_argument("--benchmarks", default="", help="comma-separated benchmark names (default: all in the suite)")
+    run.add_argument("--size", default="auto", help="tiny, small, medium, large or auto (tiny on cpu, medium on cuda)")
+    run.add_argument("--dtype", default="float32", help="parameter dtype (default float32; bf16 autocast on cuda)")
+    run.add_argument("--timeout", type=float, default=None, help="seconds per case, compile included (default 900)")
+    run.add_argument("--min-time", type=float, default=None, help="seconds of timed steps per case (default 1)")
+    run.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE", help="label the run (repeatable)")
+    run.add_argument("--no-accuracy", action="store_true", help="skip the eager and float64 accuracy references")
+    run.add_argument("--json", action="store_true", help="print the run as JSON on stdout instead of a table")
+    add_db(run)
+    run.set_defaults(handler=cmd_run)
+
+
+def parse_tags(items: list[str]) -> dict[str, str]:
+    tags = {}
+    for t in items:
+        if "=" not in t:
+            raise UsageError(f"--tag {t!r}: expected KEY=VALUE")
+        k, v = t.split("=", 1)
+        tags[k] = v
+    return tags
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from perfwatch import runner
+    from perfwatch.progress import Progress
+    from perfwatch.store import spool
+    from perfwatch.store.engine import redact
+    from perfwatch.summary import summary_table
+
+    cfg = config(args, timeout_s=args.timeout, min_time_s=args.min_time)
+    req = runner.RunRequest(
+        suite=args.suite, backend=args.backend, modes=runner.parse_modes(args.modes),
+        benchmarks=tuple(b.strip() for b in args.benchmarks.split(",") if b.strip()),
+        size=args.size, dtype=args.dtype, tags=parse_tags(args.tag), accuracy=not args.no_accuracy,
+    )
+    # Everything checked before the first case: suite, benchmarks, modes, backend, database.
+    plan = runner.plan(req, cfg)
+    eng = engine(cfg)
+    push_spool(eng, cfg)
+    run = runner.new_run_info(plan, req)
+    if plan.skipped:
+        print(f"skipping (not for {plan.backend}): {', '.join(plan.skipped)}", file=sys.stderr)
+    print(f"run {run.run_id}: suite {plan.suite.name}, backend {plan.backend}, size {plan.size}, "
+          f"{len(plan.specs)} case(s) -> {redact(cfg.resolved_db_url())}", file=sys.stderr)
+    progress = Progress(len(plan.specs))
+    sink = runner.Sink(eng, spool.spool_path(cfg.resolved_spool_dir(), cfg.resolved_db_url()))
+    outcome = runner.execute(plan, run, sink, cfg.timeout_s, on_start=progress.start, on_end=progress.end)
+
+    if args.json:
+        doc = {"run": {k: v for k, v in run.to_dict().items() if k != "environment"},
+               "cases": [{**{k: v for k, v in c.to_dict().items() if k != "metrics"},
+                          "metrics": [{k: v for k, v in m.to_dict().items() if k != "samples"} for m in c.metrics]}
+                         for c in outcome.cases],
+               "spooled": outcome.spooled, "interrupted": outcome.interrupted}
+        json.dump(doc, sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+    else:
+        print(summary_table(outcome.cases))
+        for c in outcome.failed:
+            print(f"  {c.spec.benchmark} [{c.spec.mode}] {c.status}: {(c.error or '').splitlines()[0] if c.error else ''}")
+        print(f"run {run.run_id}: {len(outcome.cases) - len(outcome.failed)}/{len(outcome.cases)} case(s) ok")
+    if outcome.spooled:
+        print(f"the database was unreachable: {outcome.spooled} result(s) kept in the spool; "
+              f"`perfwatch push` (or the next run) writes them", file=sys.stderr)
+    if outcome.interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_CASES_FAILED if outcome.failed else EXIT_OK

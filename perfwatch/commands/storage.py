@@ -1,0 +1,97 @@
+"""Commands over the store: `runs`, `export`, `db upgrade|current`, `push`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from perfwatch.commands.common import add_db, config, engine, print_json, push_spool
+from perfwatch.errors import EXIT_CASES_FAILED, EXIT_OK, UsageError
+
+
+def register(sub) -> None:
+    runs = sub.add_parser("runs", help="list recent runs")
+    runs.add_argument("--limit", type=int, default=20)
+    runs.add_argument("--suite")
+    runs.add_argument("--json", action="store_true")
+    add_db(runs)
+    runs.set_defaults(handler=cmd_runs)
+
+    exp = sub.add_parser("export", help="write a run's metrics, one record per metric")
+    exp.add_argument("--run", default="latest", help="run id (or unique prefix) or 'latest' (default)")
+    exp.add_argument("--format", default="jsonl", choices=["jsonl", "csv"])
+    exp.add_argument("--output", "-o", help="file to write (default: stdout)")
+    add_db(exp)
+    exp.set_defaults(handler=cmd_export)
+
+    db = sub.add_parser("db", help="database maintenance")
+    dbsub = db.add_subparsers(dest="db_command", metavar="ACTION")
+    for name, text in (("upgrade", "apply the schema migrations"), ("current", "print the schema revision")):
+        p = dbsub.add_parser(name, help=text)
+        add_db(p)
+    db.set_defaults(handler=cmd_db)
+
+    push = sub.add_parser("push", help="write results spooled while the database was unreachable")
+    add_db(push)
+    push.set_defaults(handler=cmd_push)
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from perfwatch.store import queries
+    from perfwatch.tables import render
+
+    rows = queries.list_runs(engine(config(args)), limit=args.limit, suite=args.suite)
+    if args.json:
+        print_json(rows)
+        return EXIT_OK
+    if not rows:
+        print("no runs yet; start one with: perfwatch run --suite llm --backend cpu")
+        return EXIT_OK
+    print(render(["run", "created", "suite", "backend", "size", "status", "cases", "failed", "git", "torch", "host"],
+                 [[r["id"], (r["created_at"] or "")[:19].replace("T", " "), r["suite"], r["backend"], r["size"], r["status"],
+                   r["cases_total"], r["cases_failed"], (r["git_sha"] or "")[:10], r["torch_version"], r["hostname"]]
+                  for r in rows]))
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from perfwatch import export
+    from perfwatch.store import queries
+
+    eng = engine(config(args))
+    run_id = queries.resolve_run(eng, args.run)
+    records = queries.export_records(eng, [run_id])
+    writer = export.write_jsonl if args.format == "jsonl" else export.write_csv
+    if args.output:
+        with open(args.output, "w", newline="") as f:
+            writer(records, f)
+        print(f"wrote {len(records)} record(s) of run {run_id} to {args.output}", file=sys.stderr)
+    else:
+        writer(records, sys.stdout)
+    return EXIT_OK
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from perfwatch.store.engine import check_connection, make_engine, redact
+    from perfwatch.store.migrate import current_revision, head_revision, upgrade
+
+    cfg = config(args)
+    eng = make_engine(cfg.resolved_db_url())
+    check_connection(eng)
+    if args.db_command == "upgrade":
+        before = current_revision(eng)
+        after = upgrade(eng)
+        print(f"{redact(cfg.resolved_db_url())}: schema {before or '(empty)'} -> {after}")
+    elif args.db_command == "current":
+        print(f"{current_revision(eng) or '(empty)'} (head: {head_revision()})")
+    else:
+        raise UsageError("perfwatch db: expected an action: upgrade or current")
+    return EXIT_OK
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    cfg = config(args)
+    eng = engine(cfg)
+    sent, left = push_spool(eng, cfg, quiet=True)
+    print(f"pushed {sent} spooled result(s)" + (f"; {left} still pending" if left else "; nothing pending"))
+    return EXIT_OK if not left else EXIT_CASES_FAILED
