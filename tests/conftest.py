@@ -21,7 +21,7 @@ from perfwatch.store.migrate import upgrade
 
 PG_ADMIN_URL = os.environ.get("PERFWATCH_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REPO = Path(__file__).resolve().parent.parent
-TABLES = ("samples", "measurements", "series", "cases", "runs", "machines")
+TABLES = ("regressions", "samples", "measurements", "series", "cases", "runs", "machines")
 
 
 @pytest.fixture(autouse=True)

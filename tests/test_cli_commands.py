@@ -43,9 +43,9 @@ def test_example_user_suite_runs_and_exports(sqlite_url):
 def test_db_upgrade_and_current(db_url, tmp_path):
     fresh = f"sqlite:///{tmp_path / 'fresh.db'}"
     res = run_cli("db", "upgrade", "--db", fresh)
-    assert res.returncode == 0 and "(empty) -> 0001" in res.stdout
+    assert res.returncode == 0 and "(empty) -> 0002" in res.stdout
     cur = run_cli("db", "current", "--db", db_url)
-    assert cur.returncode == 0 and cur.stdout.startswith("0001")
+    assert cur.returncode == 0 and cur.stdout.startswith("0002")
 
 
 def test_env_prints_environment_and_checks():

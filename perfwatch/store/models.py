@@ -22,6 +22,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -132,3 +133,34 @@ class Sample(Base):
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
     metric: Mapped[str] = mapped_column(String(128), primary_key=True)
     values: Mapped[list[float]] = mapped_column(JSON, nullable=False)
+
+
+class Regression(Base):
+    """A detected regression of one series, first seen at ``run_id``.
+
+    ``state`` is open, acknowledged or resolved; alerts and the dashboard share it.
+    ``announced_at`` marks the Slack message that announced it (None: not yet sent).
+    """
+
+    __tablename__ = "regressions"
+    __table_args__ = (
+        UniqueConstraint("series_id", "run_id", name="uq_regressions_series_run"),
+        Index("ix_regressions_state", "state", "ts"),
+        Index("ix_regressions_run", "run_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    series_id: Mapped[int] = mapped_column(ForeignKey("series.id"), nullable=False)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), nullable=False)
+    ts: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    raised_run_id: Mapped[str | None] = mapped_column(String(32))
+    detected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    before: Mapped[float] = mapped_column(Float, nullable=False)
+    after: Mapped[float] = mapped_column(Float, nullable=False)
+    change: Mapped[float] = mapped_column(Float, nullable=False)
+    pvalue: Mapped[float] = mapped_column(Float, nullable=False)
+    state: Mapped[str] = mapped_column(String(16), nullable=False)
+    note: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    announced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_announced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
