@@ -11,6 +11,7 @@ EXIT_OK = 0
 EXIT_REGRESSION = 1  # --fail-on-regression and a regression was found
 EXIT_USAGE = 2  # bad usage or configuration: nothing run, nothing written
 EXIT_CASES_FAILED = 3  # some cases failed; their status is stored
+EXIT_ALERT = 4  # an alert could not be sent; it stays pending for the next `perfwatch notify`
 EXIT_INTERRUPTED = 130
 
 
@@ -46,3 +47,9 @@ class StoreUnavailable(StoreError):
 
 class InputError(PerfwatchError):
     """A file given to perfwatch (CSV, results directory) is malformed."""
+
+
+class AlertError(PerfwatchError):
+    """An alert could not be sent (no webhook, Slack refused or unreachable); it stays pending."""
+
+    exit_code = EXIT_ALERT

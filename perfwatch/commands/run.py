@@ -7,7 +7,7 @@ import json
 import sys
 
 from perfwatch.commands.common import add_db, config, engine, push_spool
-from perfwatch.errors import EXIT_CASES_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError
+from perfwatch.errors import EXIT_CASES_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_REGRESSION, UsageError
 
 
 def register(sub) -> None:
@@ -24,6 +24,9 @@ def register(sub) -> None:
     run.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE", help="label the run (repeatable)")
     run.add_argument("--no-accuracy", action="store_true", help="skip the eager and float64 accuracy references")
     run.add_argument("--json", action="store_true", help="print the run as JSON on stdout instead of a table")
+    run.add_argument("--fail-on-regression", action="store_true",
+                     help="exit 1 when this run regressed against the stored history (a CI gate)")
+    run.add_argument("--no-detect", action="store_true", help="do not look for regressions after the run")
     add_db(run)
     run.set_defaults(handler=cmd_run)
 
@@ -64,12 +67,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     sink = runner.Sink(eng, spool.spool_path(cfg.resolved_spool_dir(), cfg.resolved_db_url()))
     outcome = runner.execute(plan, run, sink, cfg.timeout_s, on_start=progress.start, on_end=progress.end)
 
+    regressions = []
+    if not args.no_detect and not outcome.spooled:
+        from perfwatch.scan import gate
+
+        regressions = gate(eng, run.run_id)
+
     if args.json:
         doc = {"run": {k: v for k, v in run.to_dict().items() if k != "environment"},
                "cases": [{**{k: v for k, v in c.to_dict().items() if k != "metrics"},
                           "metrics": [{k: v for k, v in m.to_dict().items() if k != "samples"} for m in c.metrics]}
                          for c in outcome.cases],
-               "spooled": outcome.spooled, "interrupted": outcome.interrupted}
+               "regressions": regressions, "spooled": outcome.spooled, "interrupted": outcome.interrupted}
         json.dump(doc, sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
     else:
@@ -77,9 +86,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         for c in outcome.failed:
             print(f"  {c.spec.benchmark} [{c.spec.mode}] {c.status}: {(c.error or '').splitlines()[0] if c.error else ''}")
         print(f"run {run.run_id}: {len(outcome.cases) - len(outcome.failed)}/{len(outcome.cases)} case(s) ok")
+        for g in regressions:
+            print(f"  REGRESSION {g['benchmark']} [{g['mode']}] {g['metric']}: {g['before']:.4g} -> {g['after']:.4g} "
+                  f"{g['unit']} ({g['change'] * 100:+.1f}%, confidence {g['confidence'] * 100:.2f}%)")
     if outcome.spooled:
         print(f"the database was unreachable: {outcome.spooled} result(s) kept in the spool; "
               f"`perfwatch push` (or the next run) writes them", file=sys.stderr)
     if outcome.interrupted:
         return EXIT_INTERRUPTED
+    if args.fail_on_regression and regressions:
+        return EXIT_REGRESSION  # the gate's answer wins over failed cases: it is what CI asked
     return EXIT_CASES_FAILED if outcome.failed else EXIT_OK

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from perfwatch.errors import UsageError
 from perfwatch.store.models import Case, Machine, Measurement, Regression, Run, Series
-from perfwatch.store.queries import _iso, _read
+from perfwatch.store.queries import _iso, _read, as_utc
 from perfwatch.store.writes import _insert, with_retry
 
 STATES = ("open", "acknowledged", "resolved")
@@ -74,7 +74,7 @@ def histories(engine: Engine, series: list[dict[str, Any]], since: datetime | No
         stmt = stmt.where(Measurement.created_at <= until)
     by_id: dict[int, list[HistoryPoint]] = {i: [] for i in ids}
     for r in _read(engine, stmt):
-        by_id[r["series_id"]].append(HistoryPoint(r["run_id"], r["created_at"], r["value"], r["spread"], r["n"], r["status"]))
+        by_id[r["series_id"]].append(HistoryPoint(r["run_id"], as_utc(r["created_at"]), r["value"], r["spread"], r["n"], r["status"]))
     out = []
     for s in series:
         pts = by_id[s["id"]]

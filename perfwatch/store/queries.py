@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import func, select
@@ -13,8 +13,15 @@ from perfwatch.errors import StoreUnavailable, UsageError
 from perfwatch.store.models import Case, Machine, Measurement, Run, Series
 
 
+def as_utc(dt: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; perfwatch stores UTC, so say so."""
+    if dt is not None and dt.tzinfo is None:
+        return dt.replace(tzinfo=timezone.utc)
+    return dt
+
+
 def _iso(dt: datetime | None) -> str | None:
-    return dt.isoformat() if dt is not None else None
+    return as_utc(dt).isoformat() if dt is not None else None
 
 
 def _read(engine: Engine, stmt) -> list[Any]:
@@ -54,19 +61,18 @@ def resolve_run(engine: Engine, ref: str) -> str:
 
 
 def run_summary(engine: Engine, run_id: str) -> dict[str, Any]:
-    rows = _read(engine, select(Run, Machine.hostname, Machine.fingerprint).join(Machine, Machine.id == Run.machine_id)
-                 .where(Run.id == run_id))
+    cols = [c for c in Run.__table__.c if c.key != "machine_id"]
+    rows = _read(engine, select(*cols, Machine.hostname, Machine.fingerprint.label("machine"))
+                 .join(Machine, Machine.id == Run.machine_id).where(Run.id == run_id))
     if not rows:
         raise UsageError(f"no run {run_id!r}")
-    r = rows[0]
-    run = r["Run"]
-    return {
-        "run_id": run.id, "created_at": _iso(run.created_at), "finished_at": _iso(run.finished_at), "suite": run.suite,
-        "backend": run.backend, "size": run.size, "status": run.status, "git_sha": run.git_sha, "git_branch": run.git_branch,
-        "torch_version": run.torch_version, "hostname": r["hostname"], "machine": r["fingerprint"],
-        "cases_total": run.cases_total, "cases_failed": run.cases_failed, "tags": run.tags or {},
-        "environment": run.environment or {},
-    }
+    d = dict(rows[0])
+    d["run_id"] = d.pop("id")
+    for k in ("created_at", "finished_at"):
+        d[k] = _iso(d[k])
+    d["tags"] = d["tags"] or {}
+    d["environment"] = d["environment"] or {}
+    return d
 
 
 def export_records(engine: Engine, run_ids: list[str]) -> list[dict[str, Any]]:

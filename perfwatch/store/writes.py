@@ -36,7 +36,7 @@ def parse_time(iso: str | None) -> datetime | None:
     if iso is None:
         return None
     dt = datetime.fromisoformat(iso)
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc) if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
 
 
 def _insert(conn: Connection, table):

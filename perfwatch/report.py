@@ -1,0 +1,85 @@
+"""A run summarized for a pull-request comment (markdown) or a machine (JSON)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from perfwatch.store import history as hist
+from perfwatch.store import queries
+
+
+def previous_run(engine, run: dict[str, Any]) -> str | None:
+    """The last earlier finished run of the same suite, backend and machine."""
+    for r in queries.list_runs(engine, limit=200, suite=run["suite"]):
+        if r["id"] != run["run_id"] and r["created_at"] < run["created_at"] and r["backend"] == run["backend"] \
+                and r["hostname"] == run["hostname"]:
+            return r["id"]
+    return None
+
+
+def build_report(engine, run_id: str, baseline: str | None = None) -> dict[str, Any]:
+    from perfwatch.compare import compare_runs
+
+    run = queries.run_summary(engine, run_id)
+    baseline = baseline or previous_run(engine, run)
+    records = queries.export_records(engine, [run_id])
+    cases: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in records:
+        c = cases.setdefault((r["benchmark"], r["mode"]), {"benchmark": r["benchmark"], "mode": r["mode"],
+                                                           "status": r["status"], "error": r["error"], "metrics": {}})
+        if r["metric"]:
+            c["metrics"][r["metric"]] = r["value"]
+    deltas = compare_runs(engine, baseline, run_id, metrics=("step_time",)) if baseline else []
+    by_case = {(d["benchmark"], d["mode"]): d for d in deltas}
+    for key, c in cases.items():
+        d = by_case.get(key)
+        c["step_time_change"] = d["change"] if d else None
+        c["step_time_verdict"] = d["verdict"] if d else None
+    regressions = hist.list_regressions(engine, run_id=run_id)
+    env = run.pop("environment")
+    run["gpu"] = ", ".join(g.get("name", "") for g in env.get("gpus") or []) or None
+    return {"run": run, "baseline": baseline, "cases": list(cases.values()), "regressions": regressions,
+            "failed": [c for c in cases.values() if c["status"] != "ok"]}
+
+
+def _pct(x: float | None) -> str:
+    if x is None:
+        return ""
+    if not math.isfinite(x):
+        return "new" if x > 0 else "gone"
+    return f"{x * 100:+.1f}%"
+
+
+def to_markdown(rep: dict[str, Any]) -> str:
+    run = rep["run"]
+    icon = {"regression": "🔴", "improvement": "🟢", "same": ""}
+    lines = [f"### perfwatch: {run['suite']} on {run['backend']} ({run['hostname']})", ""]
+    lines.append(f"Run `{run['run_id']}` · commit `{(run['git_sha'] or '-')[:10]}` · torch {run['torch_version']}"
+                 + (f" · {run['gpu']}" if run.get("gpu") else "")
+                 + (f" · baseline `{rep['baseline']}`" if rep["baseline"] else " · no baseline run"))
+    lines.append("")
+    n_reg = len(rep["regressions"])
+    lines.append(f"**{n_reg} regression(s)**, {len(rep['failed'])} failed case(s), {len(rep['cases'])} case(s).")
+    lines.append("")
+    if rep["regressions"]:
+        lines += ["| benchmark | mode | metric | before | after | change | confidence |", "|---|---|---|---|---|---|---|"]
+        for g in rep["regressions"]:
+            lines.append(f"| {g['benchmark']} | {g['mode']} | {g['metric']} | {g['before']:.4g} {g['unit']} | "
+                         f"{g['after']:.4g} {g['unit']} | {_pct(g['change'])} | {(1 - g['pvalue']) * 100:.2f}% |")
+        lines.append("")
+    lines += ["| benchmark | mode | status | step ms | vs baseline | vs eager | compile s | breaks | recompiles |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for c in rep["cases"]:
+        m = c["metrics"]
+
+        def f(name, fmt="{:.4g}"):
+            return fmt.format(m[name]) if name in m else "-"
+
+        lines.append(f"| {c['benchmark']} | {c['mode']} | {c['status']} | {f('step_time')} | "
+                     f"{_pct(c['step_time_change'])} {icon.get(c['step_time_verdict'] or '', '')} | "
+                     f"{f('speedup_vs_eager', '{:.2f}x')} | {f('compile_time', '{:.1f}')} | {f('graph_breaks', '{:.0f}')} | "
+                     f"{f('recompilations', '{:.0f}')} |")
+    for c in rep["failed"]:
+        lines.append(f"\n- `{c['benchmark']}` [{c['mode']}] **{c['status']}**: {(c['error'] or '').splitlines()[0] if c['error'] else ''}")
+    return "\n".join(lines) + "\n"
