@@ -1,0 +1,153 @@
+"""Posting a payload to a Slack incoming webhook, with retries (urllib only, no dependency).
+
+Small on purpose: ``notify.py`` takes any object with ``send(payload)``, so another channel is
+another class like this one. Retried: 5xx, timeouts, connection failures, and 429 after its
+Retry-After. Not retried: any other 4xx (a revoked webhook answers 404 ``no_service``).
+
+The webhook URL is a secret (whoever holds it can post to the channel): it lives in one private
+attribute and never appears in an error, a log line or a repr.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import time
+import urllib.error
+import urllib.request
+from email.utils import parsedate_to_datetime
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+from perfwatch import __version__
+from perfwatch.errors import AlertError
+
+log = logging.getLogger("perfwatch.alerts")
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+_NEW_WEBHOOK = "create a new incoming webhook and set PERFWATCH_SLACK_WEBHOOK (see docs/alerts.md)"
+HINTS = {  # Slack's documented webhook errors -> what to do
+    "no_service": "the webhook was revoked or its Slack app removed: " + _NEW_WEBHOOK,
+    "invalid_token": "the webhook's token is invalid: " + _NEW_WEBHOOK,
+    "channel_not_found": "the webhook's channel no longer exists: " + _NEW_WEBHOOK,
+    "channel_is_archived": "the webhook's channel is archived: unarchive it or " + _NEW_WEBHOOK,
+    "action_prohibited": "a workspace admin restricted posting to the webhook's channel",
+    "posting_to_general_channel_denied": "only admins may post to that channel: " + _NEW_WEBHOOK,
+    "invalid_payload": "Slack could not read this message (a perfwatch bug: please report it)",
+    "too_many_attachments": "Slack refused this message as too large (a perfwatch bug: please report it)",
+}
+
+
+class WebhookRejected(AlertError):
+    """Slack answered a 4xx other than 429: sending the same thing again cannot help."""
+
+    def __init__(self, message: str, status: int, code: str):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+    @property
+    def payload_at_fault(self) -> bool:
+        """400 refuses this one message; 403/404/410 refuse the webhook, so every message."""
+        return self.status == 400
+
+
+class WebhookUnavailable(AlertError):
+    """Every attempt failed (5xx, timeout, network), or Slack asked to wait longer than we will."""
+
+
+class SlackWebhook:
+    def __init__(self, url: str, timeout: float = 10.0, max_attempts: int = 5, sleep: Callable[[float], Any] = time.sleep,
+                 backoff: float = 1.0, max_backoff: float = 30.0, max_retry_after: float = 120.0):
+        parts = urlsplit(url or "")
+        # Plain http would send the secret in clear: only for a local endpoint (tests, a relay).
+        if not parts.hostname or not (parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOOPBACK)):
+            raise AlertError("the Slack webhook (PERFWATCH_SLACK_WEBHOOK) is not an https:// URL")
+        self._url = url
+        self.host = parts.hostname
+        self.timeout = timeout
+        self.max_attempts = max(1, max_attempts)
+        self.sleep = sleep
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.max_retry_after = max_retry_after
+
+    def __repr__(self) -> str:
+        return f"SlackWebhook(host={self.host!r})"
+
+    def send(self, payload: dict[str, Any]) -> None:
+        """Deliver one message; raise WebhookRejected or WebhookUnavailable if it was not."""
+        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        delay = self.backoff
+        problem = ""
+        for attempt in range(1, self.max_attempts + 1):
+            wait, problem = self._attempt(body)
+            if problem is None:
+                return
+            if attempt == self.max_attempts:
+                break
+            wait = delay if wait is None else wait
+            if wait > self.max_retry_after:
+                raise WebhookUnavailable(f"Slack asks to wait {wait:.0f} s ({problem}); not waiting that long")
+            log.warning("Slack webhook: attempt %d/%d failed (%s); retrying in %.1f s", attempt, self.max_attempts, problem, wait)
+            self.sleep(wait)
+            delay = min(delay * 2, self.max_backoff)
+        raise WebhookUnavailable(f"Slack webhook failed {self.max_attempts} time(s), last: {problem}")
+
+    def _attempt(self, body: bytes) -> tuple[float | None, str | None]:
+        """(None, None) when delivered; (seconds to wait or None for backoff, problem) to retry."""
+        req = urllib.request.Request(self._url, data=body, method="POST", headers={
+            "Content-Type": "application/json; charset=utf-8", "User-Agent": f"perfwatch/{__version__}"})
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                resp.read()
+            return None, None
+        except urllib.error.HTTPError as exc:
+            code = _error_code(exc)
+            if exc.code == 429:
+                return _retry_after(exc.headers.get("Retry-After")), "HTTP 429 rate limited"
+            if exc.code >= 500:
+                return None, f"HTTP {exc.code} {code}".strip()
+            hint = HINTS.get(code, "Slack refused the message")
+            raise WebhookRejected(f"Slack answered HTTP {exc.code} {code}: {hint}".replace(" :", ":"), exc.code, code) from None
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, TimeoutError):
+                return None, f"no answer within {self.timeout:g} s"
+            return None, f"cannot connect to {self.host}: {exc.reason}"
+        except TimeoutError:  # the answer started but stalled
+            return None, f"no answer within {self.timeout:g} s"
+        except (http.client.HTTPException, OSError) as exc:
+            return None, f"connection to {self.host} failed: {type(exc).__name__}"
+
+
+def _error_code(exc: urllib.error.HTTPError) -> str:
+    """Slack's error code is the response body (`no_service`); keep it short and printable."""
+    try:
+        text = exc.read(200).decode("utf-8", "replace")
+    except (OSError, http.client.HTTPException):
+        return ""
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return "".join(ch for ch in first if ch.isprintable())[:100]
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After in seconds (a number or an HTTP date); None: use our own backoff."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def webhook_from_config(cfg, **kwargs: Any) -> SlackWebhook:
+    """The sender for ``cfg.slack_webhook``; a clear AlertError when none is configured."""
+    if not cfg.slack_webhook:
+        raise AlertError("no Slack webhook configured: export PERFWATCH_SLACK_WEBHOOK=https://hooks.slack.com/services/... "
+                         "(or slack_webhook in perfwatch.toml); see docs/alerts.md")
+    return SlackWebhook(cfg.slack_webhook, **kwargs)
