@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "perfwatch.commands.run",
     "perfwatch.commands.info",
     "perfwatch.commands.storage",
+    "perfwatch.commands.dashboard",
     "perfwatch.commands.notify",
     "perfwatch.commands.detection",
 )

@@ -93,6 +93,7 @@ class CaseSpec:
     min_samples: int = 10
     max_samples: int = 1000
     accuracy: bool = True
+    profile_dir: str | None = None  # --profile: where this case's torch.profiler trace goes
 
     def label(self) -> str:
         return f"{self.benchmark}[{self.mode}]"

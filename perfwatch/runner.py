@@ -50,6 +50,7 @@ class RunRequest:
     dtype: str = "float32"
     tags: dict[str, str] = field(default_factory=dict)
     accuracy: bool = True
+    profile_dir: str | None = None  # --profile: traces go to <profile_dir>/<run id>/
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,8 @@ def plan(req: RunRequest, config: Config) -> Plan:
     specs = tuple(
         CaseSpec(suite=suite.name, benchmark=b.name, mode=m, backend=backend, size=size, dtype=req.dtype,
                  params=dict(b.params), suite_source=source, min_time_s=config.min_time_s,
-                 min_samples=config.min_samples, max_samples=config.max_samples, accuracy=req.accuracy)
+                 min_samples=config.min_samples, max_samples=config.max_samples, accuracy=req.accuracy,
+                 profile_dir=req.profile_dir)
         for b in runnable
         for m in req.modes
     )
@@ -246,6 +248,8 @@ def execute(p: Plan, run: RunInfo, sink: Sink, timeout_s: float,
     eager_ms: dict[str, float] = {}
     try:
         for i, spec in enumerate(p.specs):
+            if spec.profile_dir:  # one TensorBoard run per perfwatch run
+                spec = replace(spec, profile_dir=os.path.join(spec.profile_dir, run.run_id))
             on_start(i, spec)
             try:
                 case = run_worker(spec, run.run_id, timeout_s)

@@ -82,12 +82,14 @@ def record_regressions(engine, found: list[dict[str, Any]]) -> list[int]:
 class GateConfig:
     """Thresholds of the gate for histories too short for the online detector.
 
-    min_effect  relative change of the median that counts (0.05 = 5% slower).
+    min_effect  relative change that counts (0.10 = 10% slower), measured from the worst of the
+                baseline runs' medians: with few runs the run-to-run spread is unknown, and
+                within-run samples alone make any two runs look "significantly" different.
     max_pvalue  Mann-Whitney p-value of this run's samples against the baseline runs'.
     baseline    how many earlier runs make the baseline.
     """
 
-    min_effect: float = 0.05
+    min_effect: float = 0.10
     max_pvalue: float = 0.001
     baseline: int = 5
 
@@ -118,8 +120,8 @@ def _short_history_check(engine, h: hist.History, gc: GateConfig) -> dict[str, A
             return None
         pvalue = 0.0
     else:
-        change = relative_change(before, new.value)
-        if abs(change) < gc.min_effect:
+        worst = max(p.value for p in base) if direction == "lower_is_better" else min(p.value for p in base)
+        if abs(relative_change(worst, new.value)) < gc.min_effect or classify(worst, new.value, direction) != "regression":
             return None
         a = _samples(engine, [new.run_id], h.series_id)
         b = _samples(engine, [p.run_id for p in base], h.series_id)

@@ -5,7 +5,8 @@ status (ok, compile_error, oom, accuracy_fail, error); a crash or hang leaves no
 runner records crash or timeout. Passes, in order, never mixed:
   1. compiled (or eager) build; first call timed cold; outputs of the first steps kept;
   2. warm-up until compilation settles, then the timed samples (compile counters watch 1-2);
-  3. a memory pass; 4. the accuracy references (eager and float64 builds).
+  3. a memory pass; 3b. unified-memory counters (uvm suite on CUDA; CUPTI);
+  3c. a torch.profiler window (--profile); 4. the accuracy references (eager and float64 builds).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from perfwatch.results import (
 )
 
 ACCURACY_STEPS = 2
+UVM_STEPS = 5  # steps counted by the unified-memory pass
 
 
 class CaseFailed(Exception):
@@ -149,6 +151,34 @@ def run_case(spec: CaseSpec) -> dict[str, Any]:
         details.update(mem.details())
     except Exception as exc:  # memory figures are secondary: keep the timing, say why
         details["memory_status"] = f"failed: {type(exc).__name__}: {exc}"
+
+    # Pass 3b: unified-memory counters (CUPTI), for the uvm suite's CUDA cases. Before any
+    # profiler session: Kineto takes CUPTI's activity callbacks over for good.
+    if spec.backend == "cuda" and spec.suite == "uvm":
+        from perfwatch.collectors.uvm import UvmWatch
+
+        try:
+            with UvmWatch(spec.backend) as uvm:
+                for _ in range(UVM_STEPS):
+                    call()
+            metrics += uvm.metrics()
+            details.update(uvm.details())
+        except Exception as exc:  # secondary figures: keep the rest, say why
+            details["uvm_status"] = f"failed: {type(exc).__name__}: {exc}"
+
+    # Pass 3c (--profile): a short torch.profiler window, the last pass that steps this build
+    # (the accuracy references below build fresh eager models and use no CUPTI).
+    if spec.profile_dir:
+        from perfwatch.collectors.profiler import ProfileWatch, worker_name
+
+        try:
+            with ProfileWatch(spec.profile_dir, worker_name(spec.suite, spec.benchmark, spec.mode), spec.backend) as prof:
+                for _ in range(prof.steps):
+                    call()
+                    prof.step()
+            details.update(prof.details())
+        except Exception as exc:
+            details["profile_status"] = f"failed: {type(exc).__name__}: {exc}"
     del workload, call
     if spec.backend == "cuda":
         torch.cuda.empty_cache()

@@ -89,12 +89,13 @@ def test_detect_over_the_database_stores_regressions_once(db_url):
 
 
 def test_gate_fails_on_a_really_slowed_down_run(sqlite_url):
+    # A 2 ms step (a sleep: steady even on a busy machine), then the same step made 2 ms slower.
     base = ["run", "--suite", FAULTS, "--benchmarks", "add", "--modes", "eager", "--backend", "cpu",
             "--min-time", "0.1", "--fail-on-regression", "--db", sqlite_url]
     for _ in range(3):
-        ok = run_cli(*base)
+        ok = run_cli(*base, env={"FAULT_SUITE_SLEEP": "0.002"})
         assert ok.returncode == 0, ok.stdout + ok.stderr
-    slow = run_cli(*base, env={"FAULT_SUITE_SLEEP": "0.001"})  # an injected 1 ms sleep per step
+    slow = run_cli(*base, env={"FAULT_SUITE_SLEEP": "0.004"})
     assert slow.returncode == 1, slow.stdout + slow.stderr
     assert "REGRESSION add [eager] step_time" in slow.stdout
     engine = make_engine(sqlite_url)

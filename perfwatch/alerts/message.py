@@ -59,11 +59,13 @@ def build_message(group: list[dict[str, Any]], dashboard_url: str | None, resolv
     if n > MAX_LINES:
         more = f"… and {_count(n - MAX_LINES, 'more regression')} in this run"
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": more + (" (see the dashboard)" if link else "")}]})
-    blocks.append(_section(_cut("*Reproduce*\n```" + reproduce_command(rows) + "```", MAX_SECTION, tail="```")))
+    shown = "" if n <= MAX_LINES else " (the regressions shown)"
+    command = _esc(reproduce_command(rows[:MAX_LINES]))
+    blocks.append(_section(_cut(f"*Reproduce*{shown}\n```{command}```", MAX_SECTION, tail="```")))
     if link:
         blocks.append({"type": "actions", "elements": [
             {"type": "button", "text": {"type": "plain_text", "text": "Open in dashboard"}, "url": link}]})
-    return {"text": _fallback(title, rows, link), "blocks": blocks}
+    return {"text": _fallback(title, rows), "blocks": blocks}
 
 
 def dashboard_link(base: str | None, run_id: str) -> str | None:
@@ -135,12 +137,12 @@ def _section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
 
 
-def _fallback(title: str, rows: list[dict[str, Any]], link: str | None) -> str:
-    """The top-level `text`: what notifications and clients without blocks show."""
+def _fallback(title: str, rows: list[dict[str, Any]]) -> str:
+    """The top-level `text`: what notifications and clients without blocks show (the link is
+    left to the button: a bare URL with `&` in it would need Slack's escaping rules)."""
     worst = rows[0]
-    text = (f"{title}, run {worst['run_id']}. Worst: {worst['benchmark']} [{worst['mode']}] {worst['metric']} "
-            f"{_pct(worst['change'])}.")
-    return _cut(text + (f" {link}" if link else ""), MAX_SECTION)
+    return _cut(_esc(f"{title}, run {worst['run_id']}. Worst: {worst['benchmark']} [{worst['mode']}] "
+                     f"{worst['metric']} {_pct(worst['change'])}."), MAX_SECTION)
 
 
 def _count(n: int, noun: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from perfwatch.commands.common import add_db, config, engine, push_spool
@@ -24,6 +25,8 @@ def register(sub) -> None:
     run.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE", help="label the run (repeatable)")
     run.add_argument("--no-accuracy", action="store_true", help="skip the eager and float64 accuracy references")
     run.add_argument("--json", action="store_true", help="print the run as JSON on stdout instead of a table")
+    run.add_argument("--profile", action="store_true", help="record a short torch.profiler trace per case (TensorBoard)")
+    run.add_argument("--profile-dir", default=None, help="trace log dir (default: <perfwatch home>/traces)")
     run.add_argument("--fail-on-regression", action="store_true",
                      help="exit 1 when this run regressed against the stored history (a CI gate)")
     run.add_argument("--no-detect", action="store_true", help="do not look for regressions after the run")
@@ -41,6 +44,15 @@ def parse_tags(items: list[str]) -> dict[str, str]:
     return tags
 
 
+def profile_dir(args: argparse.Namespace) -> str | None:
+    """--profile's log dir, absolute (the worker runs elsewhere); None without --profile."""
+    if not (args.profile or args.profile_dir):
+        return None
+    from perfwatch.config import default_home
+
+    return os.path.abspath(os.path.expanduser(args.profile_dir or str(default_home() / "traces")))
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from perfwatch import runner
     from perfwatch.progress import Progress
@@ -53,6 +65,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         suite=args.suite, backend=args.backend, modes=runner.parse_modes(args.modes),
         benchmarks=tuple(b.strip() for b in args.benchmarks.split(",") if b.strip()),
         size=args.size, dtype=args.dtype, tags=parse_tags(args.tag), accuracy=not args.no_accuracy,
+        profile_dir=profile_dir(args),
     )
     # Everything checked before the first case: suite, benchmarks, modes, backend, database.
     plan = runner.plan(req, cfg)
@@ -89,6 +102,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         for g in regressions:
             print(f"  REGRESSION {g['benchmark']} [{g['mode']}] {g['metric']}: {g['before']:.4g} -> {g['after']:.4g} "
                   f"{g['unit']} ({g['change'] * 100:+.1f}%, confidence {g['confidence'] * 100:.2f}%)")
+    if req.profile_dir:
+        print(f"profiler traces: {req.profile_dir}/{run.run_id} (tensorboard --logdir {req.profile_dir})", file=sys.stderr)
     if outcome.spooled:
         print(f"the database was unreachable: {outcome.spooled} result(s) kept in the spool; "
               f"`perfwatch push` (or the next run) writes them", file=sys.stderr)

@@ -22,6 +22,7 @@ BUILTIN = {
     "vision": "perfwatch.suites.vision",
     "ops": "perfwatch.suites.ops",
     "dynamic": "perfwatch.suites.dynamic",
+    "uvm": "perfwatch.suites.uvm",
 }
 ENTRY_POINT_GROUP = "perfwatch.suites"
 

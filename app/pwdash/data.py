@@ -1,0 +1,117 @@
+"""Cached access to the store for the app: thin wrappers over perfwatch.store.frames.
+
+Query results are cached for TTL seconds (st.cache_data), keyed by the database URL and the
+arguments, so every visitor of a page within a minute shares one set of queries. The one write
+(a regression's state) clears the caches it makes stale.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy.engine import Engine
+
+from perfwatch.store import frames, history
+
+TTL = 60  # seconds: new runs show up within a minute, and a page view costs no queries
+cached = st.cache_data(ttl=TTL, show_spinner=False)
+
+
+def db_url() -> str:
+    """PERFWATCH_DB_URL (set by `perfwatch dashboard`), else perfwatch's configured default."""
+    if os.environ.get("PERFWATCH_DB_URL"):
+        return os.environ["PERFWATCH_DB_URL"]
+    from perfwatch.config import load_config
+
+    return load_config({}).resolved_db_url()
+
+
+@st.cache_resource(show_spinner=False)
+def engine(url: str) -> Engine:
+    from perfwatch.store.engine import make_engine
+
+    return make_engine(url)
+
+
+@st.cache_data(ttl=10, show_spinner=False)
+def store_state(url: str) -> str:
+    return frames.store_state(engine(url))
+
+
+@cached
+def catalog(url: str) -> pd.DataFrame:
+    return frames.catalog(engine(url))
+
+
+@cached
+def runs(url: str, limit: int = 300) -> pd.DataFrame:
+    return frames.runs(engine(url), limit)
+
+
+@cached
+def run_info(url: str, run_id: str) -> dict | None:
+    return frames.run_info(engine(url), run_id)
+
+
+@cached
+def latest_runs(url: str) -> pd.DataFrame:
+    return frames.latest_runs(engine(url))
+
+
+@cached
+def status_counts(url: str, run_ids: tuple[str, ...]) -> pd.DataFrame:
+    return frames.status_counts(engine(url), run_ids)
+
+
+@cached
+def speedups(url: str, run_ids: tuple[str, ...]) -> pd.DataFrame:
+    return frames.speedups(engine(url), run_ids)
+
+
+@cached
+def regressions(url: str, state: str | None, run_id: str | None = None) -> pd.DataFrame:
+    return frames.regressions(engine(url), state=state, run_id=run_id)
+
+
+@cached
+def trend(url: str, series_ids: tuple[int, ...]) -> pd.DataFrame:
+    return frames.trend(engine(url), series_ids)
+
+
+@cached
+def change_points(url: str, series_ids: tuple[int, ...], directions: tuple[tuple[int, str], ...]) -> pd.DataFrame:
+    return frames.change_points(trend(url, series_ids), dict(directions))
+
+
+@cached
+def series_regressions(url: str, series_ids: tuple[int, ...]) -> pd.DataFrame:
+    return frames.series_regressions(engine(url), series_ids)
+
+
+@cached
+def compare(url: str, run_a: str, run_b: str) -> pd.DataFrame:
+    return frames.compare(engine(url), run_a, run_b)
+
+
+@cached
+def run_cases(url: str, run_id: str) -> pd.DataFrame:
+    return frames.run_cases(engine(url), run_id)
+
+
+@cached
+def run_metrics(url: str, run_id: str, metrics: tuple[str, ...]) -> pd.DataFrame:
+    return frames.run_metrics(engine(url), run_id, metrics)
+
+
+@cached
+def compile_reasons(url: str, run_id: str) -> pd.DataFrame:
+    return frames.compile_reasons(engine(url), run_id)
+
+
+def set_state(url: str, regression_id: int, state: str, note: str | None) -> None:
+    """Acknowledge, resolve or reopen a regression: the dashboard's only write."""
+    history.set_state(engine(url), regression_id, state, note or None)
+    regressions.clear()
+    series_regressions.clear()

@@ -1,0 +1,52 @@
+"""Starting the Streamlit dashboard: find the app, then run ``streamlit run`` on it.
+
+The app lives in ``app/`` of the repository and ships inside the wheel as ``perfwatch/_app``
+(hatch force-include), so this works from a clone (editable install) and after a plain
+``pip install``. The database URL reaches the app through PERFWATCH_DB_URL.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from perfwatch.errors import ConfigError
+
+ENTRY = "main.py"
+INSTALL_HINT = "pip install 'perfwatch[dashboard]'"
+
+
+def app_dir() -> Path:
+    """perfwatch/_app when installed from a wheel, <repo>/app in a clone."""
+    pkg = Path(__file__).resolve().parent
+    for candidate in (pkg / "_app", pkg.parent / "app"):
+        if (candidate / ENTRY).is_file():
+            return candidate
+    raise ConfigError("the dashboard app is missing from this installation (neither perfwatch/_app nor app/ has "
+                      f"{ENTRY}); reinstall perfwatch")
+
+
+def check_streamlit() -> None:
+    missing = [m for m in ("streamlit", "altair", "pandas") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ConfigError(f"the dashboard needs {', '.join(missing)}; install it with: {INSTALL_HINT}")
+
+
+def streamlit_command(port: int, address: str | None = None) -> list[str]:
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app_dir() / ENTRY), "--server.port", str(port),
+           "--server.headless", "true", "--browser.gatherUsageStats", "false",
+           # A served dashboard does not edit its own source: no file watcher, no rerun on save.
+           "--server.fileWatcherType", "none", "--server.runOnSave", "false"]
+    if address:
+        cmd += ["--server.address", address]
+    return cmd
+
+
+def launch(db_url: str, port: int, address: str | None = None) -> int:
+    """Run the dashboard in the foreground until interrupted; returns Streamlit's exit status."""
+    check_streamlit()
+    env = dict(os.environ, PERFWATCH_DB_URL=db_url)
+    return subprocess.call(streamlit_command(port, address), env=env)

@@ -1,0 +1,43 @@
+"""UVM suite: one GPT training step under three CUDA allocators (CUDA only).
+
+The same model and step as ``llm``'s ``train`` (float32, no autocast, so every tensor is the
+allocator's), run with
+  - ``caching``: torch's caching allocator (the baseline);
+  - ``managed``: every allocation is cudaMallocManaged memory, through
+    ``torch.cuda.memory.CUDAPluggableAllocator`` (perfwatch/collectors/uvm_alloc.cpp);
+  - ``managed_prefetch``: managed memory advised to live on the GPU and prefetched there.
+The allocator is installed at the start of ``build``, before the worker's first CUDA allocation
+(each case is a fresh process). The worker adds a pass counting page faults and migrated bytes
+through CUPTI (``perfwatch[uvm]``). Managed allocators cannot serve CUDA graphs' private pools:
+run this suite in ``eager`` and ``default`` modes (reduce-overhead and max-autotune capture
+CUDA graphs). Managed memory is capped at half the GPU's free memory when the case starts.
+"""
+
+from __future__ import annotations
+
+from perfwatch.suites.base import BenchContext, Benchmark, Suite, Workload
+
+
+def build(ctx: BenchContext) -> Workload:
+    from perfwatch.collectors.uvm import install_allocator
+    from perfwatch.suites.llm import build_train
+
+    if ctx.device.startswith("cuda"):
+        install_allocator(ctx.params.get("allocator", "caching"))  # before any CUDA allocation
+    return build_train(ctx)
+
+
+def _bench(allocator: str, description: str) -> Benchmark:
+    return Benchmark(allocator, build, description, params={"allocator": allocator}, backends=("cuda",),
+                     amp_on_cuda=False)
+
+
+SUITE = Suite(
+    name="uvm",
+    description="GPT train step (fp32) with the caching allocator vs CUDA managed memory (with and without prefetch).",
+    benchmarks=(
+        _bench("caching", "torch's caching allocator (baseline)"),
+        _bench("managed", "cudaMallocManaged for every allocation (CUDAPluggableAllocator)"),
+        _bench("managed_prefetch", "managed memory + cudaMemAdvise + cudaMemPrefetchAsync to the GPU"),
+    ),
+)
