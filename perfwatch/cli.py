@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "perfwatch.commands.dashboard",
     "perfwatch.commands.notify",
     "perfwatch.commands.detection",
+    "perfwatch.commands.asvcmd",
 )
 
 

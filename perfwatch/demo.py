@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import random
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.engine import Connection, Engine
 
 from perfwatch.store.models import Case, Machine, Measurement, Run, Sample, Series
@@ -162,7 +163,8 @@ class _Gen:
         when = self.start + timedelta(days=night, hours=1 + list(SUITES).index(track.suite),
                                       minutes=7 * [m[0] for m in MACHINES].index(host), seconds=self.rng.randrange(60))
         torch = "2.13.0" if night >= self.torch_upgrade else "2.12.1"
-        rid = when.strftime("%Y%m%d-%H%M%S-") + "%06x" % self.rng.getrandbits(24)
+        # Ids are random (not seeded) so that a second demo history (--force) never collides.
+        rid = when.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         env = {"torch_version": torch, "cpu_model": cpu, "gpus": [{"name": gpu}] if gpu and backend == "cuda" else [],
                "demo": True}
         return dict(id=rid, created_at=when, finished_at=when + timedelta(minutes=40), machine_id=machine_id,
@@ -302,6 +304,7 @@ def generate(engine: Engine, rows: int, seed: int = 0, end: datetime | None = No
                 if progress:
                     progress(summary.rows)
     _flush(engine, batch)
+    _analyze(engine)
     if progress:
         progress(summary.rows)
     summary.injected = [j for j in injected if j.run_id]
@@ -379,6 +382,15 @@ def _flush(engine: Engine, batch: dict[str, list]) -> None:
         rows.clear()
 
 
+def _analyze(engine: Engine) -> None:
+    """Refresh the planner's statistics after a bulk load: until autovacuum gets to it, Postgres
+    believes the tables are nearly empty and picks sequential scans over the indexes."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(text("ANALYZE machines, runs, cases, series, measurements, samples"))
+            conn.commit()
+
+
 def _copy_measurements(conn: Connection, rows: list[tuple]) -> None:
     # COPY is several times faster than multi-row INSERTs for a million rows.
     raw = conn.connection.dbapi_connection
@@ -386,3 +398,24 @@ def _copy_measurements(conn: Connection, rows: list[tuple]) -> None:
         with cur.copy(f"COPY measurements ({', '.join(MEASUREMENT_COLUMNS)}) FROM STDIN") as copy:
             for r in rows:
                 copy.write_row(r)
+
+
+def detect_injected(engine: Engine, summary: Summary) -> list[int]:
+    """Run the detector on the series with an injected regression and store what it finds, as
+    `perfwatch detect` would for every series (a fast stand-in for demos, tests and benchmarks).
+    Returns the ids of the stored regressions."""
+    from perfwatch.detect import Point, detect
+    from perfwatch.store import history
+
+    found = []
+    for j in summary.injected:
+        series = history.find_series(engine, suite=j.suite, benchmark=j.benchmark, mode=j.mode, metric=j.metric,
+                                     machine=j.machine)
+        for h in history.histories(engine, series):
+            pts = [Point(p.created_at, p.value, p.spread, p.n) for p in h.points]
+            for cp in detect(pts, h.meta["direction"]):
+                if cp.is_regression:
+                    found.append(dict(series_id=h.series_id, run_id=h.points[cp.index].run_id, ts=cp.ts,
+                                      raised_run_id=h.points[-1].run_id, before=cp.before, after=cp.after,
+                                      change=cp.change, pvalue=cp.pvalue))
+    return history.record(engine, found)

@@ -62,3 +62,13 @@ def track_for(metric: str, backend: str) -> str:
 
 def metric_for(track: str, backend: str) -> str:
     return PEAK_MEMORY.get(backend, "peak_memory") if track == "peak_memory" else track
+
+
+def require_asv() -> None:
+    """asv is an optional extra: say how to get it instead of failing with an ImportError."""
+    try:
+        import asv.results  # noqa: F401
+    except ImportError:
+        from perfwatch.errors import UsageError
+
+        raise UsageError("asv is not installed; install it with: pip install 'perfwatch[asv]'") from None

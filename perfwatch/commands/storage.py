@@ -19,8 +19,10 @@ def register(sub) -> None:
 
     exp = sub.add_parser("export", help="write a run's metrics, one record per metric")
     exp.add_argument("--run", default="latest", help="run id (or unique prefix) or 'latest' (default)")
-    exp.add_argument("--format", default="jsonl", choices=["jsonl", "csv"])
+    exp.add_argument("--format", default="jsonl", choices=["jsonl", "csv", "asv"])
     exp.add_argument("--output", "-o", help="file to write (default: stdout)")
+    exp.add_argument("--output-dir", help="--format asv: the (empty) asv results directory to write; "
+                     "--run all exports every run")
     add_db(exp)
     exp.set_defaults(handler=cmd_export)
 
@@ -59,6 +61,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     from perfwatch.store import queries
 
     eng = engine(config(args))
+    if args.format == "asv":  # a results directory for asv publish: perfwatch/commands/asvcmd.py
+        from perfwatch.commands.asvcmd import export_asv
+
+        return export_asv(eng, args)
     run_id = queries.resolve_run(eng, args.run)
     records = queries.export_records(eng, [run_id])
     writer = export.write_jsonl if args.format == "jsonl" else export.write_csv

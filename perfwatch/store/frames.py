@@ -11,7 +11,6 @@ imports this module, and both need the ``dashboard`` extra anyway.
 
 from __future__ import annotations
 
-import math
 import shlex
 from typing import Any, Iterable, Sequence
 
@@ -23,7 +22,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError
 
 from perfwatch.errors import StoreError, StoreUnavailable
 from perfwatch.store import history
-from perfwatch.store.models import Case, Machine, Measurement, Regression, Run, Sample, Series
+from perfwatch.store.models import Case, Machine, Measurement, Regression, Run, Series
 
 COMPILE_METRICS = ("compilations", "graph_count", "graph_breaks", "graph_break_reasons", "recompilations",
                    "compile_time", "compile_time_backend", "compile_time_inductor", "compile_time_codegen")
@@ -31,8 +30,6 @@ COMPILE_PHASES = ("compile_time", "compile_time_backend", "compile_time_inductor
 MEMORY_METRICS = ("peak_memory_allocated", "peak_memory_reserved", "peak_rss", "rss_increase", "peak_mps_driver_allocated")
 UVM_METRICS = ("uvm_gpu_page_faults", "uvm_cpu_page_faults", "uvm_bytes_htod", "uvm_bytes_dtoh")
 MODE_ORDER = {"eager": 0, "default": 1, "reduce-overhead": 2, "max-autotune": 3}
-MIN_EFFECT = 0.01  # a significant change smaller than 1% is reported as "same"
-ALPHA = 0.01  # significance level of the compare page's tests
 
 
 def _frame(engine: Engine, stmt, columns: Sequence[str] | None = None) -> pd.DataFrame:
@@ -40,7 +37,8 @@ def _frame(engine: Engine, stmt, columns: Sequence[str] | None = None) -> pd.Dat
     try:
         with engine.connect() as conn:
             res = conn.execute(stmt)
-            return pd.DataFrame(res.fetchall(), columns=list(columns or res.keys()))
+            # Plain tuples: pandas 3 misreads SQLAlchemy Row objects as a 2-D array of one dtype.
+            return pd.DataFrame.from_records([tuple(r) for r in res], columns=list(columns or res.keys()))
     except (OperationalError, InterfaceError) as exc:
         raise StoreUnavailable(f"cannot read the database: {_first_line(exc)}") from None
     except ProgrammingError as exc:
@@ -263,64 +261,13 @@ def compile_reasons(engine: Engine, run_id: str) -> pd.DataFrame:
 
 
 def compare(engine: Engine, run_a: str, run_b: str) -> pd.DataFrame:
-    """Every metric both runs measured, matched by case identity (not series: the runs may be on
-    different machines), with the relative delta, a p-value and a verdict given the direction."""
-    both = _run_metric(engine, [run_a, run_b]).drop(columns=["spread", "n"])
-    key = ["benchmark", "mode", "backend", "dtype", "params_key", "metric"]
-    a = both[both["run_id"] == run_a].drop(columns="run_id")
-    b = both[both["run_id"] == run_b].drop(columns=["run_id", "suite", "unit", "direction"])
-    df = a.merge(b, on=key, suffixes=("_a", "_b"))
-    samples = _samples(engine, list(df["case_id_a"]) + list(df["case_id_b"]))
-    df["delta"] = [(vb - va) / abs(va) if va else (0.0 if vb == va else math.inf) for va, vb in zip(df["value_a"], df["value_b"])]
-    df["pvalue"] = [_pvalue(r, samples) for r in df.itertuples(index=False)]
-    df["verdict"] = [_verdict(d, p, direction) for d, p, direction in zip(df["delta"], df["pvalue"], df["direction"])]
+    """Every metric both runs measured, matched by case (the runs may be on different machines),
+    with the change, its p-value and a verdict: perfwatch.compare's rules, so the dashboard and
+    `perfwatch compare` always agree."""
+    from perfwatch.compare import compare_runs
+
+    cols = ["benchmark", "mode", "params", "metric", "unit", "direction", "a", "b", "change", "pvalue", "significant",
+            "verdict", "status_a", "status_b"]
+    df = pd.DataFrame(compare_runs(engine, run_a, run_b, metrics=None), columns=cols)
     df["order"] = df["mode"].map(MODE_ORDER).fillna(9)
-    df = df.sort_values(["benchmark", "order", "metric"]).reset_index(drop=True)
-    return df[["suite", "benchmark", "mode", "backend", "dtype", "params_key", "metric", "unit", "direction", "value_a",
-               "value_b", "delta", "pvalue", "verdict", "case_id_a", "case_id_b"]]
-
-
-def _samples(engine: Engine, case_ids: list[str]) -> dict[tuple[str, str], list[float]]:
-    if not case_ids:
-        return {}
-    out: dict[tuple[str, str], list[float]] = {}
-    # Chunked: an IN list of thousands of ids is slow to plan and hits SQLite's variable limit.
-    for i in range(0, len(case_ids), 500):
-        chunk = case_ids[i:i + 500]
-        df = _frame(engine, select(Sample.case_id, Sample.metric, Sample.values).where(Sample.case_id.in_(chunk)),
-                    ["case_id", "metric", "values"])
-        out.update({(c, m): v for c, m, v in df.itertuples(index=False)})
-    return out
-
-
-def _pvalue(r, samples: dict[tuple[str, str], list[float]]) -> float:
-    """Mann-Whitney U on the raw samples when both runs kept them; otherwise non-overlapping 95%
-    CIs count as significant (p=0) and overlapping ones not (p=1); exact figures (counters, no
-    CI) are significant whenever they differ."""
-    xa, xb = samples.get((r.case_id_a, r.metric)), samples.get((r.case_id_b, r.metric))
-    if xa and xb and len(xa) >= 3 and len(xb) >= 3:
-        return mann_whitney_p(xa, xb)
-    if not any(pd.isna(v) for v in (r.ci_low_a, r.ci_high_a, r.ci_low_b, r.ci_high_b)):
-        return 0.0 if (r.ci_high_a < r.ci_low_b or r.ci_high_b < r.ci_low_a) else 1.0
-    return 0.0 if r.value_a != r.value_b else 1.0
-
-
-def mann_whitney_p(x: Sequence[float], y: Sequence[float]) -> float:
-    """Two-sided p-value of the Mann-Whitney U test (normal approximation, tie-corrected)."""
-    n1, n2 = len(x), len(y)
-    ranks = pd.Series(np.concatenate([np.asarray(x, float), np.asarray(y, float)])).rank(method="average").to_numpy()
-    u = ranks[:n1].sum() - n1 * (n1 + 1) / 2
-    _, counts = np.unique(ranks, return_counts=True)
-    n = n1 + n2
-    var = n1 * n2 / 12 * ((n + 1) - (counts ** 3 - counts).sum() / (n * (n - 1)))
-    if var <= 0:
-        return 1.0
-    z = (abs(u - n1 * n2 / 2) - 0.5) / math.sqrt(var)  # continuity correction
-    return float(math.erfc(max(z, 0.0) / math.sqrt(2)))
-
-
-def _verdict(delta: float, pvalue: float, direction: str) -> str:
-    if pvalue > ALPHA or abs(delta) < MIN_EFFECT:
-        return "same"
-    worse = delta > 0 if direction == "lower_is_better" else delta < 0
-    return "regression" if worse else "improvement"
+    return df.sort_values(["benchmark", "order", "metric"]).drop(columns="order").reset_index(drop=True)

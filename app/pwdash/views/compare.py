@@ -1,0 +1,77 @@
+"""Compare: two runs side by side, every metric both measured, with the delta, its significance
+and a verdict; sortable (click a column), filterable to regressions."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from perfwatch.store.frames import reproduce_command
+from pwdash import charts, data
+from pwdash.params import choose
+
+
+def _label(runs: pd.DataFrame):
+    names = {r.run_id: f"{r.run_id} · {r.machine} · {r.suite} · {r.created_at:%Y-%m-%d %H:%M}" for r in runs.itertuples()}
+    return lambda rid: names.get(rid, rid)
+
+
+def render(url: str) -> None:
+    st.header("Compare two runs")
+    runs = data.runs(url)
+    options = list(runs["run_id"])
+    for param in ("run_a", "run_b"):  # a linked run older than the picker's list is still offered
+        wanted = st.query_params.get(param)
+        if wanted and wanted not in options and data.run_info(url, wanted):
+            options.append(wanted)
+    fmt = _label(runs)
+    c1, c2 = st.columns(2)
+    run_b = choose("Run B (new)", options, "run_b", where=c2, format_func=fmt)
+    run_a = choose("Run A (baseline)", options, "run_a", default=_previous(runs, run_b), where=c1, format_func=fmt)
+    if run_a == run_b:
+        st.info("Pick two different runs.")
+        return
+    df = data.compare(url, run_a, run_b)
+    if df.empty:
+        st.warning("These runs have no metric in common (different suites or benchmarks?).")
+        return
+    counts = df["verdict"].value_counts()
+    m1, m2, m3 = st.columns(3)
+    m1.metric("regressions", int(counts.get("regression", 0)))
+    m2.metric("improvements", int(counts.get("improvement", 0)))
+    m3.metric("unchanged", int(counts.get("same", 0)))
+
+    f1, f2 = st.columns([1, 3])
+    only_regressions = f1.toggle("Only regressions", key="only_regressions")
+    metric = choose("Metric", ["(all)", *sorted(df["metric"].unique())], "metric", default="(all)", where=f2)
+    shown = df
+    if only_regressions:
+        shown = shown[shown["verdict"] == "regression"]
+    if metric != "(all)":
+        shown = shown[shown["metric"] == metric]
+    steps = df[df["metric"] == "step_time"]
+    if len(steps) and metric in ("(all)", "step_time"):
+        bars = steps.assign(case=steps["benchmark"] + " [" + steps["mode"] + "]", pct=steps["change"] * 100)
+        st.altair_chart(charts.bar_chart(bars, "pct", "case", "verdict", "step time change B vs A (%)", None,
+                                         height=max(140, 18 * len(bars))), width="stretch")
+    info = data.run_info(url, run_b) or {}
+    table = shown.assign(change=shown["change"] * 100, reproduce=[
+        reproduce_command(info.get("suite", "?"), r.benchmark, r.mode, info.get("backend", "?"), info.get("size"))
+        for r in shown.itertuples()])
+    st.dataframe(table.drop(columns=["direction", "significant"]), hide_index=True, column_config={
+        "a": st.column_config.NumberColumn("A", format="%.4g"),
+        "b": st.column_config.NumberColumn("B", format="%.4g"),
+        "change": st.column_config.NumberColumn("change", format="%+.1f%%", help="(B - A) / |A|"),
+        "pvalue": st.column_config.NumberColumn("p", format="%.2g", help="Mann-Whitney U on the raw samples when both "
+                                                "runs kept them (counters compare exactly; other figures need a 5% change)"),
+    })
+
+
+def _previous(runs: pd.DataFrame, run_id: str | None) -> str | None:
+    """The run before ``run_id`` on the same machine and suite: the natural baseline."""
+    row = runs[runs["run_id"] == run_id]
+    if row.empty:
+        return None
+    r = row.iloc[0]
+    older = runs[(runs["machine"] == r["machine"]) & (runs["suite"] == r["suite"]) & (runs["created_at"] < r["created_at"])]
+    return older["run_id"].iloc[0] if len(older) else None

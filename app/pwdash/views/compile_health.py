@@ -1,0 +1,67 @@
+"""Compile health: graph breaks and recompilations with their reasons, and compile time by phase,
+per case of one run and over time."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from perfwatch.store.frames import COMPILE_METRICS, COMPILE_PHASES
+from pwdash import charts, data
+from pwdash.params import choose
+from pwdash.views.common import series_label, sort_modes
+from pwdash.views.trends import show_history
+
+OVER_TIME = ("graph_breaks", "recompilations", "compile_time")
+
+
+def render(url: str) -> None:
+    st.header("Compile health")
+    runs = data.runs(url)
+    c1, c2, c3 = st.columns(3)
+    suite = choose("Suite", sorted(runs["suite"].unique()), "suite", where=c1)
+    machine = choose("Machine", sorted(runs[runs["suite"] == suite]["machine"].unique()), "machine", where=c2)
+    mine = runs[(runs["suite"] == suite) & (runs["machine"] == machine)]
+    names = {r.run_id: f"{r.run_id} · {r.created_at:%Y-%m-%d %H:%M}" for r in mine.itertuples()}
+    run_id = choose("Run", list(mine["run_id"]), "run", where=c3, format_func=lambda r: names.get(r, r))
+    if run_id is None:
+        st.info("No runs of this suite on this machine.")
+        return
+
+    per_case = data.run_metrics(url, run_id, COMPILE_METRICS)
+    if per_case.empty:
+        st.info("This run has no compile figures (eager only, or torch did not expose its counters).")
+    else:
+        st.subheader("Per case")
+        wide = per_case.pivot_table(index=["benchmark", "mode"], columns="metric", values="value").reset_index()
+        wide = wide[["benchmark", "mode", *[m for m in COMPILE_METRICS if m in wide]]]
+        cases = data.run_cases(url, run_id)[["benchmark", "mode", "status", "reproduce"]]
+        st.dataframe(wide.merge(cases, on=["benchmark", "mode"], how="left"), hide_index=True,
+                     column_config={m: st.column_config.NumberColumn(m, format="%.3g") for m in COMPILE_METRICS})
+        phases = per_case[per_case["metric"].isin(COMPILE_PHASES)]
+        if len(phases):
+            st.subheader("Compile time by phase (s)")
+            st.caption("Phases nest (the whole frame includes the backend, which includes Inductor and its codegen).")
+            bars = phases.assign(case=phases["benchmark"] + " [" + phases["mode"] + "]")
+            st.altair_chart(charts.bar_chart(bars, "value", "case", "metric", "seconds", None,
+                                             height=max(160, 44 * bars["case"].nunique())), width="stretch")
+    reasons = data.compile_reasons(url, run_id)
+    st.subheader("Graph-break and recompilation reasons")
+    if reasons.empty:
+        st.success("No graph breaks or recompilations recorded in this run.")
+    else:
+        st.dataframe(reasons, hide_index=True)
+
+    st.subheader("Over time")
+    cat = data.catalog(url)
+    sel = cat[(cat["suite"] == suite) & (cat["machine"] == machine) & cat["metric"].isin(OVER_TIME)]
+    if sel.empty:
+        return
+    b1, b2 = st.columns(2)
+    bench = choose("Benchmark", sorted(sel["benchmark"].unique()), "benchmark", where=b1)
+    sel = sel[sel["benchmark"] == bench]
+    mode = choose("Mode", sort_modes(sel["mode"]), "mode", default="default", where=b2)
+    sel = sel[sel["mode"] == mode].assign(label=lambda d: series_label(d))
+    for metric in OVER_TIME:
+        one = sel[sel["metric"] == metric]
+        if len(one):
+            show_history(url, one, metric, height=200, details=False)

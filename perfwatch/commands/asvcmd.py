@@ -1,0 +1,51 @@
+"""asv interoperability commands (see docs/asv.md): `perfwatch import asv RESULTS_DIR` brings asv
+history into the store; `perfwatch export --format asv` (registered by the storage commands) calls
+``export_asv`` here."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from perfwatch.commands.common import add_db, config, engine
+from perfwatch.errors import EXIT_OK, UsageError
+
+
+def register(sub) -> None:
+    imp = sub.add_parser("import", help="bring results recorded by another tool into the store")
+    sources = imp.add_subparsers(dest="import_source", metavar="SOURCE")
+    asv = sources.add_parser("asv", help="an asv (airspeed velocity) results directory")
+    asv.add_argument("results_dir", metavar="RESULTS_DIR", help="asv's results_dir: benchmarks.json and <machine>/ folders")
+    asv.add_argument("--suite", default="asv", help="suite for benchmarks that are not perfwatch's own (default: asv)")
+    add_db(asv)
+    imp.set_defaults(handler=cmd_import)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    if args.import_source != "asv":
+        raise UsageError("perfwatch import: expected a source: asv")
+    from perfwatch.asvio.importer import read_results_dir, write_imported
+    from perfwatch.store.engine import redact
+
+    # The whole directory is read and checked before the database is even opened: bad input
+    # exits 2 with nothing written.
+    read = read_results_dir(args.results_dir, default_suite=args.suite)
+    cfg = config(args)
+    s = write_imported(engine(cfg), read)
+    print(f"imported {s.files} asv result file(s) as {s.runs} run(s), {s.cases} case(s) "
+          f"({s.new_cases} new, {s.cases - s.new_cases} already stored) into {redact(cfg.resolved_db_url())}")
+    if s.stale:
+        print(f"skipped {s.stale} result(s) of benchmark versions that benchmarks.json no longer describes "
+              f"(asv does not show them either)", file=sys.stderr)
+    return EXIT_OK
+
+
+def export_asv(eng, args: argparse.Namespace) -> int:
+    from perfwatch.asvio.export import export_asv as write
+
+    if not args.output_dir:
+        raise UsageError("--format asv writes a directory: give --output-dir DIR")
+    s = write(eng, args.run, args.output_dir)
+    print(f"wrote {s.runs} run(s) as {s.files} asv result file(s), {s.benchmarks} benchmark(s) to {args.output_dir}"
+          + (f"; left out {s.skipped_no_commit} run(s) without a git commit" if s.skipped_no_commit else ""), file=sys.stderr)
+    return EXIT_OK
