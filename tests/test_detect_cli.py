@@ -84,8 +84,16 @@ def test_detect_over_the_database_stores_regressions_once(db_url):
     assert len(stored) == 1 and stored[0]["run_id"] == "h040"
     run_cli("detect", "--db", db_url)
     assert len(history.list_regressions(engine)) == 1  # found again, stored once
-    history.set_state(engine, stored[0]["id"], "acknowledged", "known: new attention kernel")
-    assert history.list_regressions(engine)[0]["note"] == "known: new attention kernel"
+    listed = run_cli("regressions", "--db", db_url)
+    assert listed.returncode == 0 and "h040" in listed.stdout and "step_time" in listed.stdout
+    rid = str(stored[0]["id"])
+    ack = run_cli("regressions", "--ack", rid, "--note", "known: new attention kernel", "--db", db_url)
+    assert ack.returncode == 0, ack.stderr
+    got = history.list_regressions(engine)[0]
+    assert got["state"] == "acknowledged" and got["note"] == "known: new attention kernel"
+    assert "no open regressions" in run_cli("regressions", "--db", db_url).stdout
+    missing = run_cli("regressions", "--resolve", "9999", "--db", db_url)
+    assert missing.returncode == 2 and "no regression 9999" in missing.stderr
 
 
 def test_gate_fails_on_a_really_slowed_down_run(sqlite_url):

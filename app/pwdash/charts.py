@@ -25,7 +25,8 @@ def _color(labels: list[str]) -> alt.Color:
 def trend_chart(points: pd.DataFrame, unit: str, changes: pd.DataFrame | None = None,
                 regressions: pd.DataFrame | None = None, height: int = 340, title: str | None = None) -> alt.Chart:
     """Value over time, one line per ``label``, the spread (IQR) as a band around it, detected
-    change points as dashed rules and stored regressions as red triangles. Zoom and pan on x;
+    change points as dashed rules (red: regression, green: improvement) and stored regressions
+    as red triangles. Zoom and pan on x;
     click the legend to pick out one mode."""
     div, shown_unit = scale_unit(points["value"], unit)
     df = points.assign(
@@ -51,12 +52,16 @@ def trend_chart(points: pd.DataFrame, unit: str, changes: pd.DataFrame | None = 
                                             opacity=alt.condition(pick, alt.value(0.9), alt.value(0.1)))
     layers = [band, line, dots]
     if changes is not None and len(changes):
-        rules = alt.Chart(changes.assign(pct=changes["change"] * 100)).mark_rule(strokeDash=[5, 4], strokeWidth=1.5).encode(
-            x=alt.X("ts:T"), color=alt.Color("kind:N", title="change point",
-                                             scale=alt.Scale(domain=["regression", "improvement"], range=["#d62728", "#2ca02c"])),
-            tooltip=[alt.Tooltip("label:N", title="mode"), alt.Tooltip("kind:N", title="change point"),
-                     alt.Tooltip("pct:Q", title="change %", format="+.1f"), alt.Tooltip("run_id:N", title="from run")])
-        layers.append(rules)
+        # Fixed colours, no colour scale: a second scale would split the mode legend in three.
+        for kind, colour in (("regression", "#d62728"), ("improvement", "#2ca02c")):
+            some = changes[changes["kind"] == kind]
+            if len(some):
+                layers.append(alt.Chart(some.assign(pct=some["change"] * 100)).mark_rule(
+                    strokeDash=[5, 4], strokeWidth=1.5, color=colour).encode(
+                    x=alt.X("ts:T"),
+                    tooltip=[alt.Tooltip("label:N", title="mode"), alt.Tooltip("kind:N", title="change point"),
+                             alt.Tooltip("pct:Q", title="change %", format="+.1f"),
+                             alt.Tooltip("run_id:N", title="from run")]))
     if regressions is not None and len(regressions):
         marks = alt.Chart(regressions.assign(shown=regressions["after"] / div, pct=regressions["change"] * 100)).mark_point(
             shape="triangle-up", size=160, filled=True, color="#d62728").encode(
@@ -67,12 +72,13 @@ def trend_chart(points: pd.DataFrame, unit: str, changes: pd.DataFrame | None = 
     chart = alt.layer(*layers).add_params(pick).properties(height=height)
     if title:
         chart = chart.properties(title=title)
-    return chart.resolve_scale(color="independent").interactive(bind_y=False)
+    return chart.interactive(bind_y=False)
 
 
 def bar_chart(df: pd.DataFrame, x: str, y: str, color: str, x_title: str, y_title: str, height: int = 260) -> alt.Chart:
     """Grouped horizontal bars (y categories, one bar per color value)."""
     return alt.Chart(df).mark_bar().encode(
-        x=alt.X(f"{x}:Q", title=x_title), y=alt.Y(f"{y}:N", title=y_title), yOffset=f"{color}:N",
+        x=alt.X(f"{x}:Q", title=x_title), y=alt.Y(f"{y}:N", title=y_title, axis=alt.Axis(labelLimit=320)),
+        yOffset=f"{color}:N",
         color=alt.Color(f"{color}:N"), tooltip=[y, color, alt.Tooltip(f"{x}:Q", format=".3g")],
     ).properties(height=height)

@@ -31,7 +31,7 @@ def render(url: str) -> None:
     st.subheader("Latest run per machine and suite")
     table = latest_table(latest, statuses, speed)
     st.dataframe(table, hide_index=True, column_config={
-        "run": st.column_config.LinkColumn("run", display_text=r"run=([^&]+)$"),
+        "run": st.column_config.LinkColumn("run", display_text=r"run_b=(.*)$"),
         "when": st.column_config.DatetimeColumn("when", format="YYYY-MM-DD HH:mm"),
         **{f"{m} ×": st.column_config.NumberColumn(f"{m} ×", format="%.2f", help=f"geometric-mean speedup of {m} "
                                                    "over eager, over the cases that ran in both") for m in COMPILED},

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from perfwatch.store import frames
 from pwdash import charts, data
 from pwdash.params import choose_many
 from pwdash.views.common import series_filters, series_label, sort_modes
@@ -23,6 +24,9 @@ def render(url: str) -> None:
 
 
 def show_history(url: str, sel: pd.DataFrame, metric: str, height: int = 340, details: bool = True) -> None:
+    """One chart of ``sel``'s series. With ``details``, change points are detected on the fly and
+    listed with the stored regressions under the chart (the small charts show stored ones only:
+    detection costs tens of ms per series)."""
     ids = tuple(int(i) for i in sel["series_id"])
     points = data.trend(url, ids)
     if points.empty:
@@ -32,13 +36,14 @@ def show_history(url: str, sel: pd.DataFrame, metric: str, height: int = 340, de
     points = points.assign(label=points["series_id"].map(meta["label"]), gpu=points["series_id"].map(meta["gpu"]),
                            machine=points["series_id"].map(meta["machine"]))
     unit, direction = meta["unit"].iloc[0], meta["direction"].iloc[0]
-    changes = data.change_points(url, ids, tuple((int(s), d) for s, d in meta["direction"].items()))
+    changes = (data.change_points(url, ids, tuple((int(s), d) for s, d in meta["direction"].items())) if details
+               else frames.change_points(points.iloc[:0], {}))
     changes = changes.assign(label=changes["series_id"].map(meta["label"]))
     regs = data.series_regressions(url, ids)
     regs = regs.assign(label=regs["series_id"].map(meta["label"]))
     better = "lower is better" if direction == "lower_is_better" else "higher is better"
-    st.markdown(f"**{metric}** ({unit}, {better}) · {len(points)} points · "
-                f"{len(changes)} change point(s) detected · {len(regs)} stored regression(s)")
+    detected = f"{len(changes)} change point(s) detected · " if details else ""
+    st.markdown(f"**{metric}** ({unit}, {better}) · {len(points)} points · {detected}{len(regs)} stored regression(s)")
     st.altair_chart(charts.trend_chart(points, unit, changes, regs, height=height), width="stretch")
     if details and (len(changes) or len(regs)):
         found = pd.concat([
