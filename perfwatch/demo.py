@@ -74,7 +74,7 @@ class Summary:
     runs: int = 0
     cases: int = 0
     series: int = 0
-    machines: int = 0
+    machines: list[str] = field(default_factory=list)
     nights: int = 0
     injected: list[Injected] = field(default_factory=list)
 
@@ -272,7 +272,7 @@ def generate(engine: Engine, rows: int, seed: int = 0, end: datetime | None = No
     summary = Summary(injected=injected, nights=nights)
     machine_ids = _ensure_machines(engine, {t.machine for t in tracks}, start)
     series_ids = _ensure_series(engine, tracks, machine_ids)
-    summary.machines, summary.series = len(machine_ids), len(series_ids)
+    summary.machines, summary.series = sorted(machine_ids), len(series_ids)
 
     batch: dict[str, list] = {"runs": [], "cases": [], "measurements": [], "samples": []}
     for night in range(nights):

@@ -34,7 +34,7 @@ def _asv(conf, *args, env, timeout=300):
 def _conf(path, repo, results_dir, html_dir):
     path.write_text(json.dumps({
         "version": 1, "project": "perfwatch", "repo": str(repo), "dvcs": "git", "branches": ["HEAD"],
-        "environment_type": "existing", "benchmark_dir": str(REPO / "benchmarks" / "asv"),
+        "environment_type": "existing", "benchmark_dir": str(REPO / "benchmarks" / "asv_shim"),
         "env_dir": str(path.parent / "env"), "results_dir": str(results_dir), "html_dir": str(html_dir),
     }))
     return path

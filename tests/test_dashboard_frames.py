@@ -170,7 +170,7 @@ def test_demo_regressions_are_found_by_the_detector(sqlite_url):
     engine = make_engine(sqlite_url)
     upgrade(engine)
     summary = demo.generate(engine, 30_000, seed=2)
-    assert len(summary.injected) >= 3
+    assert len(summary.injected) >= 2
     found = frames.regressions(engine, "open") if demo.detect_injected(engine, summary) else None
     assert found is not None
     # Every injected regression is found, at the run it starts, and nothing else on those series.

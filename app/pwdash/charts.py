@@ -82,3 +82,33 @@ def bar_chart(df: pd.DataFrame, x: str, y: str, color: str, x_title: str, y_titl
         yOffset=f"{color}:N",
         color=alt.Color(f"{color}:N"), tooltip=[y, color, alt.Tooltip(f"{x}:Q", format=".3g")],
     ).properties(height=height)
+
+
+def history_grid(points: pd.DataFrame, columns: int = 1, height: int = 160) -> alt.FacetChart:
+    """Several metrics' histories as small multiples of one chart (one Vega view to draw rather
+    than one per metric: the page renders much faster). ``points`` has the columns of a trend
+    frame plus ``label``, ``metric``, ``unit``, ``gpu``, ``machine`` and ``regressed`` (a stored
+    regression starts at this point)."""
+    parts = []
+    for metric, grp in points.groupby("metric", sort=False):
+        div, shown_unit = scale_unit(grp["value"], grp["unit"].iloc[0])
+        parts.append(grp.assign(title=f"{metric} ({shown_unit})", shown=grp["value"] / div,
+                                lo=(grp["value"] - grp["spread"].fillna(0) / 2) / div,
+                                hi=(grp["value"] + grp["spread"].fillna(0) / 2) / div))
+    df = pd.concat(parts).assign(commit=lambda d: d["git_sha"].fillna("").str[:10])
+    labels = list(dict.fromkeys(df["label"]))
+    tooltip = [alt.Tooltip("title:N", title="metric"), alt.Tooltip("label:N", title="mode"),
+               alt.Tooltip("created_at:T", title="time", format="%Y-%m-%d %H:%M"),
+               alt.Tooltip("shown:Q", title="value", format=".4g"), alt.Tooltip("run_id:N", title="run"),
+               alt.Tooltip("commit:N"), alt.Tooltip("torch_version:N", title="torch"), alt.Tooltip("gpu:N", title="GPU")]
+    base = alt.Chart().encode(x=alt.X("created_at:T", title=None), color=_color(labels))
+    layer = alt.layer(
+        base.mark_area(opacity=0.18).encode(y="lo:Q", y2="hi:Q"),
+        base.mark_line(strokeWidth=1.4).encode(y=alt.Y("shown:Q", title=None, scale=alt.Scale(zero=False))),
+        base.mark_circle(size=18).encode(y="shown:Q", tooltip=tooltip),
+        base.transform_filter("datum.regressed").mark_point(shape="triangle-up", size=140, filled=True,
+                                                            color="#d62728").encode(y="shown:Q", tooltip=tooltip),
+        data=df,
+    ).properties(height=height, width=460 if columns > 1 else 960)  # facets cannot stretch to the container
+    return layer.facet(facet=alt.Facet("title:N", title=None, sort=list(dict.fromkeys(df["title"]))), columns=columns) \
+        .resolve_scale(y="independent")

@@ -1,6 +1,6 @@
 """asv (airspeed velocity) interoperability: the naming the shim, the importer and the exporter share.
 
-perfwatch's asv shim (``benchmarks/asv/perfwatch_suites.py``) defines one class per suite
+perfwatch's asv shim (``benchmarks/asv_shim/perfwatch_suites.py``) defines one class per suite
 benchmark, named ``<suite>__<benchmark>``, whose ``track_<metric>`` methods take the parameters
 ``mode`` and ``backend``. The asv benchmark name is therefore
 ``perfwatch_suites.<suite>__<benchmark>.track_<metric>``. The importer maps such names back to

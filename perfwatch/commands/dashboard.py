@@ -54,7 +54,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     summary = demo.generate(eng, args.rows, seed=args.seed,
                             progress=lambda n: print(f"  {n:,} metric rows", file=sys.stderr))
     print(f"demo data: {summary.rows:,} metric rows, {summary.runs} runs, {summary.cases} cases, {summary.series} series "
-          f"on {summary.machines} demo machines over {summary.nights} nights")
+          f"over {summary.nights} nights on {', '.join(summary.machines)}")
     print(f"injected regressions ({len(summary.injected)}), for `perfwatch detect` to find:")
     for j in summary.injected:
         change = f"+{j.factor:g} events" if j.metric in demo.COUNTERS else f"x{j.factor:g}"

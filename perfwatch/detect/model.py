@@ -55,6 +55,11 @@ class DetectConfig:
     online_pvalue   online only: max p-value there (min with max_pvalue). The online test is
                     repeated at every run, so it needs a stricter threshold than a single
                     retrospective look to keep false alarms per run equally rare.
+    tail_pvalue     online only: a young change is raised only once its new runs are this
+                    improbable under the empirical distribution of the runs before it (all m
+                    new runs beyond the least extreme of them: q**m); 1 disables the gate.
+                    With a heavy tail in the history (GPU step times) this waits for an
+                    extra run instead of alerting on a few slow runs in a row.
     """
 
     min_effect: float = 0.01
@@ -72,12 +77,13 @@ class DetectConfig:
     online_window: int = 100
     min_history: int = 30
     online_pvalue: float = 1e-4
+    tail_pvalue: float = 1e-4
 
     def __post_init__(self) -> None:
         if self.min_effect < 0:
             raise ValueError("min_effect must be >= 0")
-        if not 0 < self.max_pvalue <= 1 or not 0 < self.online_pvalue <= 1:
-            raise ValueError("max_pvalue and online_pvalue must be in (0, 1]")
+        if not all(0 < p <= 1 for p in (self.max_pvalue, self.online_pvalue, self.tail_pvalue)):
+            raise ValueError("max_pvalue, online_pvalue and tail_pvalue must be in (0, 1]")
         if self.min_segment < 1 or self.integer_min_run < 1:
             raise ValueError("min_segment and integer_min_run must be >= 1")
         if self.confirm < 0:

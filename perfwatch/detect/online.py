@@ -11,7 +11,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Sequence
 
+import numpy as np
+
 from perfwatch.detect.changepoint import detect_with_noise, estimate_noise
+from perfwatch.detect.counters import looks_like_counter
 from perfwatch.detect.model import ChangePoint, DetectConfig, Point
 
 
@@ -36,13 +39,63 @@ def _noise(points, end, config):
     return estimate_noise(points[max(0, end - _NOISE_SPAN * config.online_window) : end], config)
 
 
-def _found(points, end, direction, config, is_integer, noise):
+def tail_pvalue(history: Sequence[float], new: Sequence[float], up: bool) -> float:
+    """How likely the history's own distribution makes the new runs: the chance that
+    len(new) runs drawn from it all lie at least as far out (above for an up-move, below for a
+    down-move) as the least extreme of the new runs, q ** m with q the empirical tail fraction
+    (count + 1) / (len(history) + 1). Rank-based, so a heavy tail seen in the history (e.g. 4%
+    of runs 30-50% slow) makes a few slow runs in a row unremarkable, whatever sigma says."""
+    h = np.asarray(history, dtype=float)
+    x = np.asarray(new, dtype=float)
+    if h.size == 0 or x.size == 0:
+        return 0.0
+    count = int(np.sum(h >= x.min())) if up else int(np.sum(h <= x.max()))
+    return ((count + 1) / (h.size + 1)) ** x.size
+
+
+def _tail_ok(points, end, lo, cp, view, config) -> bool:
+    """Online gate on a young change (at most _max_lag runs old): its new runs must also be
+    improbable (tail_pvalue <= config.tail_pvalue) under the empirical distribution of the
+    history's residuals. The history is the view's runs before the change, each taken relative
+    to the median of its own segment (the view's other changes split it), so the tail frequency
+    is estimated on up to ``online_window`` runs; the new runs are taken relative to the median
+    of the segment just before the change. If the gate fails the change is not raised yet and
+    is judged again at the next run: an excursion into a known heavy tail needs extra runs."""
+    if config.tail_pvalue >= 1 or end - cp.index > _max_lag(config):
+        return True
+    c = cp.index
+    v = np.array([float(p.value) for p in points[lo:end]])
+    y = np.log(v) if np.all(v > 0) else v
+    bounds = sorted({lo, c} | {o.index for o in view if lo < o.index < c})
+    resid = []
+    for a, b in zip(bounds, bounds[1:]):
+        seg = y[a - lo : b - lo]
+        resid.append(seg - np.median(seg))
+    if not resid:
+        return True
+    new = y[c - lo :] - np.median(y[bounds[-2] - lo : c - lo])
+    return tail_pvalue(np.concatenate(resid), new, cp.after > cp.before) <= config.tail_pvalue
+
+
+def _found(points, end, direction, config, is_integer, noise, gate=False):
     lo = max(0, end - config.online_window)
-    config = dataclasses.replace(config, max_pvalue=min(config.max_pvalue, config.online_pvalue))
-    return [
+    cfg = dataclasses.replace(config, max_pvalue=min(config.max_pvalue, config.online_pvalue))
+    found = [
         dataclasses.replace(cp, index=cp.index + lo)
-        for cp in detect_with_noise(points[lo:end], direction, config, is_integer, noise)
+        for cp in detect_with_noise(points[lo:end], direction, cfg, is_integer, noise)
     ]
+    return _gate(points, end, found, config, is_integer) if gate else found
+
+
+def _gate(points, end, found, config, is_integer):
+    """The changes of ``found`` (the view at run ``end``) that may be raised now."""
+    lo = max(0, end - config.online_window)
+    if not found or config.tail_pvalue >= 1:
+        return found
+    if is_integer or (is_integer is None and config.auto_integer and looks_like_counter(
+            np.array([float(p.value) for p in points[lo:end]]))):
+        return found  # counters: changes are exact, no tail to be consistent with
+    return [cp for cp in found if _tail_ok(points, end, lo, cp, found, config)]
 
 
 def online_step(
@@ -61,10 +114,10 @@ def online_step(
         return None
     tol = config.min_segment
     noise = None if is_integer else _noise(history, n - k - 1, config)
-    base = _found(history, n - k, direction, config, is_integer, noise)
+    base = _found(history, n - k, direction, config, is_integer, noise, gate=True)
     if not base:
         return None
-    before = _found(history, n - k - 1, direction, config, is_integer, noise)
+    before = _found(history, n - k - 1, direction, config, is_integer, noise, gate=True)
     fresh = [cp for cp in base if not _near(cp, before, tol)]
     if before:
         fresh = [cp for cp in fresh if cp.index > max(b.index for b in before)]
@@ -100,6 +153,7 @@ def detect_online(
         if not is_integer and (end - start) % _NOISE_EVERY == 0:
             noise = _noise(points, end - 1, config)
         now = _found(points, end, direction, config, is_integer, noise)
+        ready = _gate(points, end, now, config, is_integer)
         # confirmations due now
         still = []
         for cand, due in pending:
@@ -113,7 +167,7 @@ def detect_online(
                 known = [k for k in known if k is not cand]
         pending = still
         newest = max((k.index for k in known), default=-1)
-        for cp in now:
+        for cp in ready:  # a young change not yet out of the history's tail waits (not known)
             if _near(cp, known, tol):
                 continue
             known.append(cp)

@@ -234,7 +234,7 @@ def run_cases(engine: Engine, run_id: str) -> pd.DataFrame:
                    Case.params_key, Case.status, Case.error, Case.duration_s, Run.size)
             .join(Run, Run.id == Case.run_id).where(Case.run_id == run_id))
     df = _frame(engine, stmt)
-    df["error"] = [(e or "").strip().split("\n", 1)[0] for e in df["error"]]
+    df["error"] = [e.strip().split("\n", 1)[0] if isinstance(e, str) else "" for e in df["error"]]
     df["order"] = df["mode"].map(MODE_ORDER).fillna(9)
     df = df.sort_values(["benchmark", "order"]).drop(columns="order").reset_index(drop=True)
     return _with_reproduce(df)

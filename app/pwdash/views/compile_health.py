@@ -9,7 +9,7 @@ from perfwatch.store.frames import COMPILE_METRICS, COMPILE_PHASES
 from pwdash import charts, data
 from pwdash.params import choose
 from pwdash.views.common import series_label, sort_modes
-from pwdash.views.trends import show_history
+from pwdash.views.trends import show_histories
 
 OVER_TIME = ("graph_breaks", "recompilations", "compile_time")
 
@@ -61,7 +61,4 @@ def render(url: str) -> None:
     sel = sel[sel["benchmark"] == bench]
     mode = choose("Mode", sort_modes(sel["mode"]), "mode", default="default", where=b2)
     sel = sel[sel["mode"] == mode].assign(label=lambda d: series_label(d))
-    for metric in OVER_TIME:
-        one = sel[sel["metric"] == metric]
-        if len(one):
-            show_history(url, one, metric, height=200, details=False)
+    show_histories(url, sel, list(OVER_TIME))

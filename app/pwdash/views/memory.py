@@ -9,7 +9,7 @@ from perfwatch.store.frames import MEMORY_METRICS, UVM_METRICS
 from pwdash import data
 from pwdash.params import choose_many
 from pwdash.views.common import series_filters, series_label, sort_modes
-from pwdash.views.trends import show_history
+from pwdash.views.trends import show_histories
 
 
 def render(url: str) -> None:
@@ -22,10 +22,6 @@ def render(url: str) -> None:
     sel = sel[sel["mode"].isin(modes)].assign(label=lambda d: series_label(d))
     for title, names in (("Memory", MEMORY_METRICS), ("Unified memory (UVM)", UVM_METRICS)):
         present = [m for m in names if m in set(sel["metric"])]
-        if not present:
-            continue
-        st.subheader(title)
-        cols = st.columns(2)
-        for i, metric in enumerate(present):
-            with cols[i % 2]:
-                show_history(url, sel[sel["metric"] == metric], metric, height=220, details=False)
+        if present:
+            st.subheader(title)
+            show_histories(url, sel, present, columns=2)

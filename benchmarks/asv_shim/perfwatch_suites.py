@@ -66,7 +66,7 @@ SPECS = _select(CONFIG)
 
 
 def _run_case(cache_dir: str, key: tuple[str, str, str, str]) -> results.CaseResult:
-    """The case's result, measured by the first track that asks for it in this asv run."""
+    """The case's result, measured by the first of its tracks that asv runs (in setup), then read."""
     path = os.path.join(cache_dir, hashlib.sha256("\x1f".join(key).encode()).hexdigest()[:24] + ".json")
     if os.path.exists(path):
         with open(path) as f:
