@@ -46,7 +46,15 @@ def streamlit_command(port: int, address: str | None = None) -> list[str]:
 
 
 def launch(db_url: str, port: int, address: str | None = None) -> int:
-    """Run the dashboard in the foreground until interrupted; returns Streamlit's exit status."""
+    """Serve the dashboard in the foreground until stopped (on POSIX this process becomes
+    Streamlit and never returns; elsewhere Streamlit's exit status is returned)."""
     check_streamlit()
     env = dict(os.environ, PERFWATCH_DB_URL=db_url)
-    return subprocess.call(streamlit_command(port, address), env=env)
+    cmd = streamlit_command(port, address)
+    if os.name == "posix":
+        # Become Streamlit rather than start it as a child: a SIGTERM to `perfwatch dashboard`
+        # (from a service manager or a test) then stops the server instead of orphaning it.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execve(cmd[0], cmd, env)
+    return subprocess.call(cmd, env=env)

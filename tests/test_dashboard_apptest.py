@@ -84,14 +84,17 @@ def test_compile_health(db_url, monkeypatch):
     per_case, reasons = frames_of(at)[:2]
     assert per_case.set_index(["benchmark", "mode"]).loc[("train", "default"), "graph_breaks"] == 3
     assert REASON in reasons["reason"].tolist() and "recompilation" in reasons["kind"].tolist()
-    assert "Compile time by phase" in texts(at) and "**graph_breaks** (count" in texts(at)
+    assert "Compile time by phase" in texts(at) and "2 points · 0 stored regression(s)" in texts(at)
+    assert len(at.get("vega_lite_chart")) == 2  # phases, and graph breaks / compile time over time
 
 
 def test_memory(db_url, monkeypatch):
     seed_store(db_url)
     at = open_app(db_url, monkeypatch, view="memory", suite="llm", benchmark="train")
-    assert "**peak_rss** (bytes, lower is better) · 4 points" in texts(at)
+    assert "Memory" in [h.value for h in at.subheader] and "4 points" in texts(at)  # peak_rss of eager and default, 2 runs
     assert len(at.get("vega_lite_chart")) == 1
+    spec = at.get("vega_lite_chart")[0].proto.spec
+    assert "peak_rss (GiB)" in spec
 
 
 def test_regressions_acknowledge_with_a_note(db_url, monkeypatch):

@@ -109,6 +109,6 @@ def history_grid(points: pd.DataFrame, columns: int = 1, height: int = 160) -> a
         base.transform_filter("datum.regressed").mark_point(shape="triangle-up", size=140, filled=True,
                                                             color="#d62728").encode(y="shown:Q", tooltip=tooltip),
         data=df,
-    ).properties(height=height, width=460 if columns > 1 else 960)  # facets cannot stretch to the container
+    ).properties(height=height, width=350 if columns > 1 else 820)  # facets cannot stretch to the container
     return layer.facet(facet=alt.Facet("title:N", title=None, sort=list(dict.fromkeys(df["title"]))), columns=columns) \
         .resolve_scale(y="independent")

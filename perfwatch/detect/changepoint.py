@@ -60,11 +60,20 @@ def detect(
 def estimate_noise(points: Sequence[Point], config: DetectConfig) -> tuple[float, float] | None:
     """(sigma, lag-1 autocorrelation) of a continuous series in the detector's working units,
     from the coarse estimation pass; None for counters and too-short series."""
+    model = noise_model(points, config)
+    return None if model is None else model[:2]
+
+
+def noise_model(points: Sequence[Point], config: DetectConfig
+                ) -> tuple[float, float, np.ndarray] | None:
+    """estimate_noise() plus the residuals of the coarse pass (each run minus the median of
+    its coarse segment, in working units): the empirical noise distribution, tails included,
+    that the online detector holds a young change's new runs against."""
     values = np.array([float(p.value) for p in points], dtype=float)
     if values.size < 4 * config.min_segment or looks_like_counter(values):
         return None
     fit = _Fit(points, values, config, estimate_only=True)
-    return fit.sigma, fit.phi
+    return fit.sigma, fit.phi, fit.resid
 
 
 def detect_with_noise(
@@ -144,6 +153,7 @@ class _Fit:
             self.w = w
             phi = lag1_autocorr(resid, bounds, max(sigma, floor, tiny))
             if estimate_only:
+                self.resid = resid
                 self.sigma, self.phi = max(sigma, floor, tiny), min(max(phi, 0.0), cfg.max_ar)
                 return
             if noise_floor is not None:

@@ -9,11 +9,12 @@ if the detector still finds it k runs later (raised_at is then that later run).
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Sequence
 
 import numpy as np
 
-from perfwatch.detect.changepoint import detect_with_noise, estimate_noise
+from perfwatch.detect.changepoint import detect_with_noise, noise_model
 from perfwatch.detect.counters import looks_like_counter
 from perfwatch.detect.model import ChangePoint, DetectConfig, Point
 
@@ -36,45 +37,68 @@ _NOISE_EVERY = 20  # detect_online re-estimates it every this many runs
 
 
 def _noise(points, end, config):
-    return estimate_noise(points[max(0, end - _NOISE_SPAN * config.online_window) : end], config)
+    return noise_model(points[max(0, end - _NOISE_SPAN * config.online_window) : end], config)
 
 
 def tail_pvalue(history: Sequence[float], new: Sequence[float], up: bool) -> float:
-    """How likely the history's own distribution makes the new runs: the chance that
-    len(new) runs drawn from it all lie at least as far out (above for an up-move, below for a
-    down-move) as the least extreme of the new runs, q ** m with q the empirical tail fraction
-    (count + 1) / (len(history) + 1). Rank-based, so a heavy tail seen in the history (e.g. 4%
-    of runs 30-50% slow) makes a few slow runs in a row unremarkable, whatever sigma says."""
+    """How likely the history's own (empirical) distribution makes the new runs. With m new
+    runs, k = m - m // 10 of them (all of up to 9; a tenth may be outliers, as in the noise
+    estimate) and t the k-th furthest out of them (above for an up-move, below for a
+    down-move): the chance that at least k of m runs drawn from the history lie at least as far
+    out as t, a binomial tail with q = (count beyond t + 1) / (len(history) + 1). For up to 9
+    runs that is q ** m. Rank-based: a heavy tail seen in the history (e.g. 4% of runs 30-50%
+    slow) makes a few slow runs in a row unremarkable, whatever sigma says."""
     h = np.asarray(history, dtype=float)
-    x = np.asarray(new, dtype=float)
+    x = np.sort(np.asarray(new, dtype=float))
     if h.size == 0 or x.size == 0:
         return 0.0
-    count = int(np.sum(h >= x.min())) if up else int(np.sum(h <= x.max()))
-    return ((count + 1) / (h.size + 1)) ** x.size
+    m = x.size
+    k = m - m // 10
+    if up:
+        t = x[m - k]
+        count = int(np.sum(h >= t))
+    else:
+        t = x[k - 1]
+        count = int(np.sum(h <= t))
+    q = (count + 1) / (h.size + 1)
+    return float(sum(math.comb(m, j) * q**j * (1 - q) ** (m - j) for j in range(k, m + 1)))
 
 
-def _tail_ok(points, end, lo, cp, view, config) -> bool:
-    """Online gate on a young change (at most _max_lag runs old): its new runs must also be
-    improbable (tail_pvalue <= config.tail_pvalue) under the empirical distribution of the
-    history's residuals. The history is the view's runs before the change, each taken relative
-    to the median of its own segment (the view's other changes split it), so the tail frequency
-    is estimated on up to ``online_window`` runs; the new runs are taken relative to the median
-    of the segment just before the change. If the gate fails the change is not raised yet and
-    is judged again at the next run: an excursion into a known heavy tail needs extra runs."""
-    if config.tail_pvalue >= 1 or end - cp.index > _max_lag(config):
+def _tail_ok(points, end, lo, cp, view, config, noise) -> bool:
+    """Online gate on a young change (at most _max_lag runs old): its new runs must be
+    improbable (tail_pvalue <= config.tail_pvalue) under the empirical noise distribution,
+    taken relative to the level before the change. The noise distribution is the residuals of
+    the long-history noise estimate (up to _NOISE_SPAN * online_window runs, each run minus its
+    coarse segment's median), or of this view's segments when there is none. If the segment
+    before the change is itself not a credible level by the same test (an excursion into the
+    tail, e.g. slow, slow, normal, normal, slow, slow), the change is judged against the level
+    before that excursion, so the return from an excursion that never alerted does not alert.
+    A change that fails is not raised yet and is judged again at the next run."""
+    if end - cp.index > _max_lag(config):
         return True
-    c = cp.index
+    alpha = config.tail_pvalue
     v = np.array([float(p.value) for p in points[lo:end]])
     y = np.log(v) if np.all(v > 0) else v
-    bounds = sorted({lo, c} | {o.index for o in view if lo < o.index < c})
-    resid = []
-    for a, b in zip(bounds, bounds[1:]):
-        seg = y[a - lo : b - lo]
-        resid.append(seg - np.median(seg))
-    if not resid:
+    c = cp.index - lo
+    bounds = sorted({0, c} | {o.index - lo for o in view if 0 < o.index - lo < c})
+    if noise is not None:
+        resid = noise[2]
+    else:
+        resid = np.concatenate([y[a:b] - np.median(y[a:b]) for a, b in zip(bounds, bounds[1:])])
+    if resid.size == 0 or len(bounds) < 2:
         return True
-    new = y[c - lo :] - np.median(y[bounds[-2] - lo : c - lo])
-    return tail_pvalue(np.concatenate(resid), new, cp.after > cp.before) <= config.tail_pvalue
+
+    def improbable(new, ref):
+        d = new - ref
+        return tail_pvalue(resid, d, float(np.median(d)) > 0) <= alpha
+
+    prev = bounds[-2]
+    ref = float(np.median(y[prev:c]))
+    if len(bounds) >= 3:  # the segment before the change starts at a change of this view
+        before_prev = float(np.median(y[bounds[-3]:prev]))
+        if not improbable(y[prev:c], before_prev):
+            ref = before_prev
+    return improbable(y[c:], ref)
 
 
 def _found(points, end, direction, config, is_integer, noise, gate=False):
@@ -82,12 +106,13 @@ def _found(points, end, direction, config, is_integer, noise, gate=False):
     cfg = dataclasses.replace(config, max_pvalue=min(config.max_pvalue, config.online_pvalue))
     found = [
         dataclasses.replace(cp, index=cp.index + lo)
-        for cp in detect_with_noise(points[lo:end], direction, cfg, is_integer, noise)
+        for cp in detect_with_noise(points[lo:end], direction, cfg, is_integer,
+                                    None if noise is None else noise[:2])
     ]
-    return _gate(points, end, found, config, is_integer) if gate else found
+    return _gate(points, end, found, config, is_integer, noise) if gate else found
 
 
-def _gate(points, end, found, config, is_integer):
+def _gate(points, end, found, config, is_integer, noise):
     """The changes of ``found`` (the view at run ``end``) that may be raised now."""
     lo = max(0, end - config.online_window)
     if not found or config.tail_pvalue >= 1:
@@ -95,7 +120,7 @@ def _gate(points, end, found, config, is_integer):
     if is_integer or (is_integer is None and config.auto_integer and looks_like_counter(
             np.array([float(p.value) for p in points[lo:end]]))):
         return found  # counters: changes are exact, no tail to be consistent with
-    return [cp for cp in found if _tail_ok(points, end, lo, cp, found, config)]
+    return [cp for cp in found if _tail_ok(points, end, lo, cp, found, config, noise)]
 
 
 def online_step(
@@ -153,7 +178,7 @@ def detect_online(
         if not is_integer and (end - start) % _NOISE_EVERY == 0:
             noise = _noise(points, end - 1, config)
         now = _found(points, end, direction, config, is_integer, noise)
-        ready = _gate(points, end, now, config, is_integer)
+        ready = _gate(points, end, now, config, is_integer, noise)
         # confirmations due now
         still = []
         for cand, due in pending:
