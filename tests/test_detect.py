@@ -17,6 +17,7 @@ from perfwatch.detect import (
     online_step,
 )
 from perfwatch.detect.csvinput import read_series_csv
+from perfwatch.detect.online import tail_pvalue
 from perfwatch.errors import InputError
 
 
@@ -123,6 +124,48 @@ def test_online_step_agrees_with_replay():
     cfg = DetectConfig(confirm=1)
     assert online_step(p[: raised + 1], LOWER, cfg) is None
     assert online_step(p[: raised + 2], LOWER, cfg).raised_at == raised + 1
+
+
+def heavy_tail(n=160, seed=0):
+    """GPU-like step times: 1% log-normal body, one run in 16 40% slow (a heavy right tail)."""
+    v = noisy(n, cv=0.01, seed=seed)
+    v[np.arange(n) % 16 == 7] *= 1.4
+    return v
+
+
+def test_online_slow_runs_in_a_row_within_a_known_tail_do_not_alert():
+    v = heavy_tail()
+    v[108:111] *= 1.4  # three slow runs in a row: likely enough with a 6% tail
+    p = pts(v[:125])
+    assert detect_online(p, LOWER) == []
+    assert all(online_step(p[:k], LOWER) is None for k in range(109, 116))
+    # without the tail gate the same three runs look like a new level
+    assert [a.index for a in detect_online(p, LOWER, DetectConfig(tail_pvalue=1))] == [108]
+
+
+def test_online_real_step_in_a_heavy_tailed_series_still_alerts_quickly():
+    v = heavy_tail()
+    v[108:111] *= 1.4
+    v[125:] *= 1.05  # a persisting 5% regression (5 sigma of the body)
+    alerts = detect_online(pts(v[:140]), LOWER)
+    assert [(a.index, a.direction) for a in alerts] == [(125, REGRESSION)]
+    assert alerts[0].raised_at - alerts[0].index <= 4
+
+
+def test_tail_pvalue_is_the_chance_of_so_many_runs_so_far_out():
+    hist = list(range(100))
+    assert tail_pvalue(hist, [100, 101, 102], up=True) == pytest.approx((1 / 101) ** 3)
+    assert tail_pvalue(hist, [95, 96, 97], up=True) == pytest.approx((6 / 101) ** 3)
+    assert tail_pvalue(hist, [-1, -2], up=False) == pytest.approx((1 / 101) ** 2)
+
+
+def test_short_excursion_that_returns_is_one_transient_retrospectively():
+    v = noisy(200, cv=0.01, seed=9)
+    v[100:104] *= 1.10  # four runs 10% slower, then back: a transient, not two changes
+    assert detect(pts(v), LOWER) == []
+    assert [cp.index for cp in detect(pts(v), LOWER, DetectConfig(max_transient=0))] == [100, 104]
+    v[150:] *= 1.10  # a level that persists is still a change
+    assert [cp.index for cp in detect(pts(v), LOWER)] == [150]
 
 
 def test_min_effect_threshold_is_honoured():

@@ -53,8 +53,30 @@ def detect(
     config: DetectConfig = DetectConfig(),
     is_integer: bool | None = None,
 ) -> list[ChangePoint]:
-    """All level changes of ``points`` (in time order), oldest first."""
-    return detect_with_noise(points, direction, config, is_integer, None)
+    """All level changes of ``points`` (in time order), oldest first. An excursion that returns
+    to the level before it within ``config.max_transient`` runs is a transient: its two
+    changes are dropped (retrospective only: it needs the runs after the excursion)."""
+    return detect_with_noise(points, direction, config, is_integer, None,
+                             max_transient=config.max_transient)
+
+
+def drop_transients(cps: list[ChangePoint], max_len: int) -> list[ChangePoint]:
+    """Drop pairs of changes that make an excursion of at most ``max_len`` runs: the second
+    moves the other way and lands back within half the excursion of the level before the
+    first. Continuous series only: counters' blips are handled by integer_min_run."""
+    out = list(cps)
+    i = 0
+    while i + 1 < len(out):
+        a, b = out[i], out[i + 1]
+        jump = a.after - a.before
+        if (b.index - a.index <= max_len
+                and (b.after - b.before) * jump < 0
+                and abs(b.after - a.before) <= 0.5 * abs(jump)):
+            del out[i : i + 2]
+            i = max(i - 1, 0)
+        else:
+            i += 1
+    return out
 
 
 def estimate_noise(points: Sequence[Point], config: DetectConfig) -> tuple[float, float] | None:
@@ -82,9 +104,12 @@ def detect_with_noise(
     config: DetectConfig,
     is_integer: bool | None,
     noise_floor: tuple[float, float] | None,
+    max_transient: int = 0,
 ) -> list[ChangePoint]:
     """detect(), with sigma and the autocorrelation no lower than ``noise_floor`` (the online
-    detector estimates them on a longer history than the window it tests)."""
+    detector estimates them on a longer history than the window it tests) and excursions of
+    at most ``max_transient`` runs dropped (0: none; the online detector cannot see the return
+    of an excursion in time, so it passes 0)."""
     classify(0.0, 1.0, direction)  # validates direction
     values = np.array([float(p.value) for p in points], dtype=float)
     if not np.all(np.isfinite(values)):
@@ -99,11 +124,12 @@ def detect_with_noise(
     if values.size < 2 * config.min_segment:
         return []
     fit = _Fit(points, values, config, noise_floor=noise_floor)
-    return [
+    cps = [
         ChangePoint(c, points[c].ts, s.before, s.after, s.change, s.pvalue,
                     classify(s.before, s.after, direction))
         for c, s in zip(fit.cps, fit.stats)
     ]
+    return drop_transients(cps, max_transient) if max_transient else cps
 
 
 class _Stat:

@@ -55,6 +55,10 @@ class DetectConfig:
     online_pvalue   online only: max p-value there (min with max_pvalue). The online test is
                     repeated at every run, so it needs a stricter threshold than a single
                     retrospective look to keep false alarms per run equally rare.
+    max_transient   retrospective only: an excursion of at most this many runs that returns to
+                    (within half the excursion of) the level before it is a transient, not two
+                    changes; 0 disables. Suggested by the real SAP series (one slow build spans
+                    3-4 rows there), see docs/detection.md.
     tail_pvalue     online only: a young change is raised only once its new runs are this
                     improbable under the empirical distribution of the runs before it (all m
                     new runs beyond the least extreme of them: q**m); 1 disables the gate.
@@ -78,6 +82,7 @@ class DetectConfig:
     min_history: int = 30
     online_pvalue: float = 1e-4
     tail_pvalue: float = 1e-4
+    max_transient: int = 5
 
     def __post_init__(self) -> None:
         if self.min_effect < 0:
@@ -86,6 +91,8 @@ class DetectConfig:
             raise ValueError("max_pvalue, online_pvalue and tail_pvalue must be in (0, 1]")
         if self.min_segment < 1 or self.integer_min_run < 1:
             raise ValueError("min_segment and integer_min_run must be >= 1")
+        if self.max_transient < 0:
+            raise ValueError("max_transient must be >= 0")
         if self.confirm < 0:
             raise ValueError("confirm must be >= 0")
         if self.online_window < 2 * self.min_segment + 2:
