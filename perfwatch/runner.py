@@ -35,6 +35,7 @@ from perfwatch.results import (
     Metric,
     RunInfo,
 )
+from perfwatch.store.engine import redact
 from perfwatch.suites.base import MODES, SIZES, Suite
 
 DEFAULT_SIZE = {"cpu": "tiny", "mps": "small", "cuda": "medium"}
@@ -138,7 +139,8 @@ def new_run_info(p: Plan, req: RunRequest) -> RunInfo:
         git_sha=env.get("git_sha"),
         git_branch=env.get("git_branch"),
         tags=dict(req.tags),
-        command=" ".join(shlex.quote(a) for a in ["perfwatch", *sys.argv[1:]]) if sys.argv else None,
+        # Passwords in a --db URL must not end up in the database they protect.
+        command=" ".join(shlex.quote(redact(a)) for a in ["perfwatch", *sys.argv[1:]]) if sys.argv else None,
     )
 
 

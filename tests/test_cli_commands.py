@@ -85,3 +85,20 @@ def test_wheel_ships_migrations(tmp_path):
     assert "perfwatch/_migrations/env.py" in names
     assert "perfwatch/_migrations/versions/0001_initial.py" in names
     assert "perfwatch/suites/llm.py" in names
+
+
+def test_database_password_is_never_stored_or_printed(pg_db):
+    url = pg_db.replace("postgres@", "postgres:hunter2@")  # trust auth accepts any password
+    res = run_cli("run", "--suite", str(REPO / "tests" / "data" / "fault_suite.py"), "--benchmarks", "add",
+                  "--modes", "eager", "--backend", "cpu", "--min-time", "0.05", "--db", url)
+    assert res.returncode == 0, res.stderr
+    assert "hunter2" not in res.stdout + res.stderr
+    runs = run_cli("runs", "--json", "--db", url)
+    assert "hunter2" not in runs.stdout
+    from sqlalchemy import text
+
+    from perfwatch.store.engine import make_engine
+
+    with make_engine(pg_db).connect() as conn:
+        command = conn.execute(text("SELECT command FROM runs")).scalar_one()
+    assert "postgres:***@" in command and "hunter2" not in command
