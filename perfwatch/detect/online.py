@@ -4,6 +4,11 @@ The online test is the retrospective detector run on the trailing ``online_windo
 both modes agree on what a change is. A change is *fresh* when no change within
 ``min_segment`` runs of it was found before. With ``confirm = k`` a fresh change is raised only
 if the detector still finds it k runs later (raised_at is then that later run).
+
+Tail gate: a young change is raised only once its new runs are also improbable under the
+series' empirical noise distribution (tail_pvalue <= config.tail_pvalue); until then it waits
+and is judged again at the next run, so a few runs from a known heavy tail (slow GPU steps) in
+a row do not alert, while a persisting step does one or two runs later at most.
 """
 
 from __future__ import annotations

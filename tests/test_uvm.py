@@ -1,0 +1,111 @@
+"""Unified memory on a machine without a GPU: what must hold, and what must be said instead."""
+
+import sys
+
+import pytest
+
+from perfwatch.collectors import uvm
+from perfwatch.errors import UsageError
+from perfwatch.results import CaseSpec
+
+
+def test_uvm_suite_is_registered_and_cuda_only():
+    from perfwatch.suites import available, load_suite
+
+    assert "uvm" in available()
+    suite = load_suite("uvm")
+    assert suite.names == ("caching", "managed", "managed_prefetch")
+    for b in suite.benchmarks:
+        assert b.backends == ("cuda",)
+        assert b.params == {"allocator": b.name}  # the allocator is part of the series key
+
+
+def test_uvm_suite_is_skipped_on_cpu():
+    from perfwatch.config import Config
+    from perfwatch.runner import RunRequest, plan
+
+    with pytest.raises(UsageError, match="no benchmark for backend cpu"):
+        plan(RunRequest(suite="uvm", backend="cpu", modes=("eager",)), Config())
+
+
+def test_worker_reports_a_cpu_uvm_case_as_unsupported():
+    from perfwatch.results import STATUS_UNSUPPORTED
+    from perfwatch.worker import CaseFailed, run_case
+
+    spec = CaseSpec(suite="uvm", benchmark="managed", mode="eager", backend="cpu", size="tiny",
+                    params={"allocator": "managed"})
+    with pytest.raises(CaseFailed) as info:
+        run_case(spec)
+    assert info.value.status == STATUS_UNSUPPORTED
+
+
+def test_collector_without_cupti_says_so_and_records_nothing(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cupti", None)  # import cupti -> ImportError
+    with uvm.UvmWatch("cuda") as w:
+        pass
+    assert w.metrics() == []
+    assert w.details()["uvm_status"].startswith("unavailable: cupti-python is not installed")
+    assert not uvm.cupti_importable()
+
+
+def test_collector_on_cpu_is_unavailable():
+    with uvm.UvmWatch("cpu") as w:
+        pass
+    assert w.metrics() == []
+    assert "CUDA-only" in w.details()["uvm_status"]
+
+
+def test_allocator_source_ships_in_the_package():
+    src = uvm.SOURCE.read_text()
+    assert uvm.SOURCE.parent.name == "collectors"
+    for symbol in (uvm.MALLOC_FN, uvm.FREE_FN, "perfwatch_uvm_mem_info", "cudaMallocManaged",
+                   "cudaMemPrefetchAsync", "cudaMemAdvise", "PERFWATCH_UVM_CAP_BYTES"):
+        assert symbol in src
+
+
+def fake_mem_get_info(free_gib: float, total_gib: float = 80.0):
+    return int(free_gib * 2**30), int(total_gib * 2**30)
+
+
+def test_cap_is_half_the_free_memory_by_default(monkeypatch):
+    monkeypatch.delenv("PERFWATCH_UVM_FRACTION", raising=False)
+    monkeypatch.delenv("PERFWATCH_UVM_LIMIT_BYTES", raising=False)
+    assert uvm.managed_cap_bytes(*fake_mem_get_info(60)) == 30 * 2**30
+    # Another tenant holds most of the card: the cap follows what is free, not the total.
+    assert uvm.managed_cap_bytes(*fake_mem_get_info(2)) == 1 * 2**30
+
+
+def test_cap_never_exceeds_free_memory(monkeypatch):
+    monkeypatch.delenv("PERFWATCH_UVM_LIMIT_BYTES", raising=False)
+    free, total = fake_mem_get_info(10)
+    assert uvm.managed_cap_bytes(free, total, fraction=5.0) <= int(free * 0.9)  # clamped
+    assert uvm.managed_cap_bytes(free * 4, total) <= total  # a bogus free > total is clamped
+    monkeypatch.setenv("PERFWATCH_UVM_FRACTION", "0.25")
+    assert uvm.managed_cap_bytes(free, total) == free // 4
+
+
+def test_limit_lowers_the_cap_and_a_full_card_refuses(monkeypatch):
+    monkeypatch.delenv("PERFWATCH_UVM_FRACTION", raising=False)
+    free, total = fake_mem_get_info(40)
+    assert uvm.managed_cap_bytes(free, total, limit=2**30) == 2**30
+    monkeypatch.setenv("PERFWATCH_UVM_LIMIT_BYTES", str(512 << 20))
+    assert uvm.managed_cap_bytes(free, total) == 512 << 20
+    monkeypatch.delenv("PERFWATCH_UVM_LIMIT_BYTES")
+    assert uvm.managed_cap_bytes(*fake_mem_get_info(0.1)) == 0  # 51 MiB < 64 MiB minimum
+    assert uvm.managed_cap_bytes(0, total) == 0
+
+
+def test_install_caching_touches_nothing_and_unknown_kinds_fail():
+    assert uvm.install_allocator("caching") == {"allocator": "caching"}
+    assert uvm.installed_allocator() is None
+    with pytest.raises(uvm.UvmUnavailable, match="unknown allocator"):
+        uvm.install_allocator("pinned")
+
+
+def test_managed_allocator_needs_cuda():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU; the CPU-only behaviour is what is tested here")
+    with pytest.raises(uvm.UvmUnavailable, match="CUDA is not available"):
+        uvm.install_allocator("managed")
