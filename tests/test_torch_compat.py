@@ -54,3 +54,16 @@ def test_reset_forgets_earlier_compiles():
     torch.compile(_plain)(torch.ones(7))
     tc.reset()
     assert tc.compile_count() == 0 and tc.graph_breaks() == {}
+
+
+def test_runtime_records_are_not_compilations():
+    assert tc.is_runtime({"compile_id": "0/3", "is_runtime": True})
+    assert not tc.is_runtime({"compile_id": "0/3", "is_runtime": False})
+    def fresh(x):  # a code object no earlier test compiled
+        return x.tan() * 3
+
+    with CompileWatch() as watch:
+        torch.compile(fresh, dynamic=False)(torch.ones(3))
+    records = tc.compilation_records()
+    assert records and all("is_runtime" in r for r in records), "torch no longer marks runtime records"
+    assert {x.name: x.value for x in watch.metrics()}["compilations"] == 1

@@ -29,7 +29,9 @@ class CompileWatch:
             self._metrics = []
 
     def _read(self) -> None:
-        records = tc.compilation_records()
+        everything = tc.compilation_records()
+        records = [r for r in everything if not tc.is_runtime(r)]
+        runtime = [r for r in everything if tc.is_runtime(r)]
         breaks = tc.graph_breaks()
         recompiles = [r for r in records if tc.is_recompile(r)]
         m = [
@@ -43,6 +45,10 @@ class CompileWatch:
             vals = [r.get(field) for r in records if r.get(field) is not None]
             if vals:
                 m.append(Metric(name, float(sum(vals)), "s", LOWER))
+        if runtime:  # time spent compiling lazily inside steps (CUDA graphs, autotuning)
+            secs = [r.get("duration_us") for r in runtime if r.get("duration_us") is not None]
+            if secs:
+                m.append(Metric("compile_time_runtime", sum(secs) / 1e6, "s", LOWER))
         self._metrics = m
         self._details = {
             "graph_break_reasons": breaks,
@@ -52,6 +58,7 @@ class CompileWatch:
                  **{k: r.get(f) for k, f in tc.PHASES.items() if r.get(f) is not None}}
                 for r in records[:50]
             ],
+            "runtime_compile_events": len(runtime),
         }
 
     def metrics(self) -> list[Metric]:

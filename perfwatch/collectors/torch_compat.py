@@ -82,6 +82,13 @@ def compilation_records() -> list[dict[str, Any]]:
     return out
 
 
+def is_runtime(record: dict[str, Any]) -> bool:
+    """A record of work done at run time (CUDA-graph recording, lazy autotuning), not a compile
+    of a frame: seen on GPU, where such records repeat the frame's compile_id and would
+    otherwise count as dozens of "recompilations"."""
+    return bool(record.get("is_runtime"))
+
+
 def compile_count() -> int:
     """Number of compilations so far (cheap; used to tell when warm-up is done)."""
     try:
