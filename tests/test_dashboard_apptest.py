@@ -23,6 +23,19 @@ def _fresh_caches():
     st.cache_data.clear()
 
 
+@pytest.fixture(autouse=True)
+def _keep_main_module():
+    """AppTest runs the app as ``__main__``; put pytest's back, or every later 'spawn' child
+    process (multiprocessing re-imports __main__ by path) would try to run the dashboard."""
+    import sys
+
+    main, path = sys.modules.get("__main__"), list(sys.path)
+    yield
+    if main is not None:
+        sys.modules["__main__"] = main
+    sys.path[:] = path
+
+
 def open_app(url: str, monkeypatch, **query: str) -> AppTest:
     monkeypatch.setenv("PERFWATCH_DB_URL", url)
     at = AppTest.from_file(APP, default_timeout=60)
