@@ -138,6 +138,9 @@ def run_case(spec: CaseSpec) -> dict[str, Any]:
     metrics += timing_metrics(timing, workload.items_per_step, workload.item_unit)
     details["timing"] = {"method": timing.method, "inner_loops": timing.inner, "warmup_calls": timing.warmup_calls,
                          "warmup_s": round(timing.warmup_s, 3)}
+    if timing.host_ms is not None and timing.samples_ms:
+        # Host time to issue a step over the step time: near 1 means launch-bound.
+        details["timing"]["host_fraction"] = round(timing.host_ms / sorted(timing.samples_ms)[len(timing.samples_ms) // 2], 3)
     if watch:
         metrics += watch.metrics()
         details.update(watch.details())

@@ -5,8 +5,11 @@ Method (docs/measurement.md):
   ``min_warmup`` calls), so autotuning and recompiles for every input shape are behind us;
 - a step shorter than ``target_sample_s`` is timed in batches of ``inner`` steps per sample so the
   timer and the synchronization do not dominate (pyperf's "loops");
-- each sample is bracketed by device synchronization; on CUDA it is timed with CUDA events
-  recorded on the stream, elsewhere with perf_counter;
+- on CUDA, samples are timed with events recorded on the stream, ``CUDA_CHUNK`` samples back to
+  back with no host synchronization between them (the GPU queue stays fed, as in a real
+  training loop; the first sample after each synchronization is dropped); the host's own time
+  to issue a step is measured apart (``host_time``: near the step time means launch-bound);
+- elsewhere each sample is bracketed by device synchronization and timed with perf_counter;
 - samples are collected until both ``min_time_s`` of timed work and ``min_samples`` are reached.
 """
 
@@ -28,6 +31,10 @@ class TimingResult:
     warmup_calls: int
     warmup_s: float
     method: str
+    host_ms: float | None = None  # host time to issue one step (CUDA), queue empty
+
+
+CUDA_CHUNK = 20  # samples recorded back to back between two host synchronizations
 
 
 def warm_up(call: Callable[[], Any], device: str, compiles: Callable[[], int], min_warmup: int = 3,
@@ -93,13 +100,49 @@ def measure(call: Callable[[], Any], device: str, compiles: Callable[[], int], m
     samples: list[float] = []
     spent = 0.0
     deadline = time.perf_counter() + max(60.0, 20 * min_time_s)  # a bound on slow steps
+    host_ms = None
+    if device == "cuda":
+        host_ms = _host_time(batch) / inner
+        method = "cuda-events-pipelined"
     while len(samples) < max_samples:
-        ms = timed(batch)
-        samples.append(ms / inner)
-        spent += ms / 1e3
+        if device == "cuda":
+            chunk = _cuda_chunk(batch, min(CUDA_CHUNK, max_samples - len(samples)))
+        else:
+            chunk = [timed(batch)]
+        samples += [ms / inner for ms in chunk]
+        spent += sum(chunk) / 1e3
         if len(samples) >= min_samples and (spent >= min_time_s or time.perf_counter() > deadline):
             break
-    return TimingResult(tuple(samples), inner, warm_calls, warm_s, method)
+    return TimingResult(tuple(samples), inner, warm_calls, warm_s, method, host_ms)
+
+
+def _cuda_chunk(batch: Callable[[], None], n: int) -> list[float]:
+    """``n`` samples (ms) timed back to back with stream events and one synchronization at the
+    end. One extra leading sample absorbs the empty queue left by the last sync; it is dropped."""
+    import torch
+
+    events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(n + 1)]
+    torch.cuda.synchronize()
+    for start, end in events:
+        start.record()
+        batch()
+        end.record()
+    torch.cuda.synchronize()
+    return [start.elapsed_time(end) for start, end in events[1:]]
+
+
+def _host_time(batch: Callable[[], None], reps: int = 5) -> float:
+    """Median host time (ms) to issue ``batch`` onto an empty GPU queue, without waiting for it."""
+    import torch
+
+    times = []
+    for _ in range(reps):
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        batch()
+        times.append((time.perf_counter() - t0) * 1e3)
+    torch.cuda.synchronize()
+    return sorted(times)[len(times) // 2]
 
 
 def timing_metrics(result: TimingResult, items_per_step: float, item_unit: str) -> list[Metric]:
@@ -109,6 +152,8 @@ def timing_metrics(result: TimingResult, items_per_step: float, item_unit: str) 
                samples=result.samples_ms),
         Metric("step_time_mad", s.mad, "ms", LOWER),
     ]
+    if result.host_ms is not None:
+        out.append(Metric("host_time", result.host_ms, "ms", LOWER))
     if s.median > 0 and items_per_step:
         per_s = items_per_step / (s.median / 1e3)
         # The CI of a throughput is the CI of the step time, inverted.
