@@ -1,0 +1,49 @@
+"""The timing collector's sampling logic (the CUDA path with stand-in events: no GPU in CI)."""
+
+import itertools
+
+import torch
+
+from perfwatch.collectors import timing
+
+
+def test_cpu_samples_respect_min_samples_and_batch_short_steps():
+    x = torch.ones(8)
+    r = timing.measure(lambda: x * 2, "cpu", lambda: 0, min_time_s=0.01, min_samples=12)
+    assert len(r.samples_ms) >= 12 and r.inner > 1  # microsecond steps are batched
+    assert r.method == "perf_counter+sync" and r.host_ms is None
+    names = {m.name for m in timing.timing_metrics(r, 8, "elements")}
+    assert names == {"step_time", "step_time_mad", "throughput"}
+
+
+def test_warm_up_waits_until_compilation_settles():
+    compiles = iter([1, 2, 3, 3, 3, 3, 3, 3, 3, 3])
+    count = [0]
+    calls, _ = timing.warm_up(lambda: count.__setitem__(0, count[0] + 1), "cpu", lambda: next(compiles, 3),
+                              quiet_calls=5)
+    assert calls == 7  # compilations stop changing after the 2nd call; then 5 quiet calls
+
+
+class _Event:
+    """Stands in for torch.cuda.Event: each pair reports the next scripted duration."""
+
+    script = itertools.count(1)
+
+    def __init__(self, enable_timing=True):
+        self.t = None
+
+    def record(self):
+        self.t = next(self.script)
+
+    def elapsed_time(self, end):
+        return float(end.t - self.t)
+
+
+def test_cuda_chunks_drop_the_sample_after_each_sync(monkeypatch):
+    _Event.script = itertools.count(0, 2)  # every start->end pair is 2 "ms" apart
+    monkeypatch.setattr(torch.cuda, "Event", _Event)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda: None)
+    calls = [0]
+    got = timing._cuda_chunk(lambda: calls.__setitem__(0, calls[0] + 1), 5)
+    assert got == [2.0] * 5 and calls[0] == 6  # six recorded, the first one dropped
+    assert timing._host_time(lambda: None) >= 0
