@@ -5,7 +5,7 @@ status (ok, compile_error, oom, accuracy_fail, error); a crash or hang leaves no
 runner records crash or timeout. Passes, in order, never mixed:
   1. compiled (or eager) build; first call timed cold; outputs of the first steps kept;
   2. warm-up until compilation settles, then the timed samples (compile counters watch 1-2);
-  3. a memory pass; 3b. unified-memory counters (uvm suite on CUDA; CUPTI);
+  3. a memory pass; 3b. unified-memory counters (benchmarks with uvm_counters, on CUDA; CUPTI);
   3c. a torch.profiler window (--profile); 4. the accuracy references (eager and float64 builds).
 """
 
@@ -155,9 +155,9 @@ def run_case(spec: CaseSpec) -> dict[str, Any]:
     except Exception as exc:  # memory figures are secondary: keep the timing, say why
         details["memory_status"] = f"failed: {type(exc).__name__}: {exc}"
 
-    # Pass 3b: unified-memory counters (CUPTI), for the uvm suite's CUDA cases. Before any
+    # Pass 3b: unified-memory counters (CUPTI), for benchmarks that ask for them. Before any
     # profiler session: Kineto takes CUPTI's activity callbacks over for good.
-    if spec.backend == "cuda" and spec.suite == "uvm":
+    if spec.backend == "cuda" and bench.uvm_counters:
         from perfwatch.collectors.uvm import UvmWatch
 
         try:

@@ -125,6 +125,7 @@ class Benchmark:
     tolerance: Tolerance = Tolerance()
     fp64_reference: bool = True  # build a float64 eager copy as the accuracy reference
     amp_on_cuda: bool = True  # bf16 autocast when running on cuda
+    uvm_counters: bool = False  # count unified-memory events (CUPTI) in a pass of their own, on cuda
 
 
 @dataclass(frozen=True)

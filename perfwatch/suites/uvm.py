@@ -29,7 +29,7 @@ def build(ctx: BenchContext) -> Workload:
 
 def _bench(allocator: str, description: str) -> Benchmark:
     return Benchmark(allocator, build, description, params={"allocator": allocator}, backends=("cuda",),
-                     amp_on_cuda=False)
+                     amp_on_cuda=False, uvm_counters=True)
 
 
 SUITE = Suite(
