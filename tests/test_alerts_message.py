@@ -139,3 +139,11 @@ def test_reproduce_command_and_link():
                                              (0.0123, "confidence 98.8%")])
 def test_confidence_wording(pvalue, expected):
     assert expected in json.dumps(build_messages([reg(1, pvalue=pvalue)], None), ensure_ascii=False)
+
+
+def test_reproduce_command_names_the_suite_file_a_run_was_given():
+    r = reg(1)
+    r["run_command"] = "perfwatch run --suite benchmarks/my_suite.py --backend cuda --db 'postgresql://u:***@h/db'"
+    assert reproduce_command([r]).startswith("perfwatch run --suite benchmarks/my_suite.py --benchmarks train ")
+    r["run_command"] = "perfwatch run --suite llm --backend cuda"
+    assert reproduce_command([r]).startswith("perfwatch run --suite llm ")

@@ -359,7 +359,7 @@ def test_a_real_regression_makes_exactly_one_message(sqlite_url, slack):
     [payload] = slack.delivered
     check_limits(payload)
     body = json.dumps(payload)
-    assert f"`{slow_run}`" in body and "`step_time`" in body and "--suite faults --benchmarks add --modes eager" in body
+    assert f"`{slow_run}`" in body and "`step_time`" in body and f"--suite {REPO / 'tests' / 'data' / 'fault_suite.py'} --benchmarks add --modes eager" in body
 
     detect = run_cli("detect", "--db", sqlite_url, env=env)  # found again: stored once, not re-announced
     assert detect.returncode == 0, detect.stderr

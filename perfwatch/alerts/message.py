@@ -11,7 +11,6 @@ MAX_SECTION characters, so a message stays far below MAX_BLOCKS blocks.
 
 from __future__ import annotations
 
-import shlex
 from datetime import datetime, timezone
 from typing import Any, Iterable
 from urllib.parse import urlencode
@@ -22,7 +21,6 @@ MAX_HEADER = 150
 MAX_FIELD = 2000
 MAX_LINES = 15  # metric lines shown; the rest are counted ("… and 12 more")
 MAX_LINE = 400
-MODE_ORDER = ("eager", "default", "reduce-overhead", "max-autotune")
 
 
 def group_by_run(regressions: Iterable[dict[str, Any]]) -> list[list[dict[str, Any]]]:
@@ -77,17 +75,14 @@ def dashboard_link(base: str | None, run_id: str) -> str | None:
 
 def reproduce_command(rows: list[dict[str, Any]]) -> str:
     """`perfwatch run` limited to the regressed benchmarks and modes of one run."""
+    from perfwatch.reproduce import run_command
+
     first = rows[0]
-    benchmarks = sorted({r["benchmark"] for r in rows})
-    modes = sorted({r["mode"] for r in rows}, key=lambda m: (MODE_ORDER.index(m) if m in MODE_ORDER else 99, m))
-    args = ["perfwatch", "run", "--suite", first["suite"], "--benchmarks", ",".join(benchmarks),
-            "--modes", ",".join(modes), "--backend", first["backend"]]
-    if first.get("size"):
-        args += ["--size", first["size"]]
     dtypes = {r.get("dtype") for r in rows} - {None, "float32"}
-    if len(dtypes) == 1:  # float32 is the default; a mix cannot be one command, so leave it out
-        args += ["--dtype", dtypes.pop()]
-    return " ".join(shlex.quote(a) for a in args).replace("`", "'")
+    # float32 is the default; a mix of other dtypes cannot be one command: leave --dtype out then.
+    command = run_command(first["suite"], (r["benchmark"] for r in rows), (r["mode"] for r in rows), first["backend"],
+                          first.get("size"), dtypes.pop() if len(dtypes) == 1 else None, first.get("run_command"))
+    return command.replace("`", "'")
 
 
 # -- pieces ----------------------------------------------------------------------------------

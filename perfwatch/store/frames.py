@@ -11,7 +11,6 @@ imports this module, and both need the ``dashboard`` extra anyway.
 
 from __future__ import annotations
 
-import shlex
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -58,17 +57,18 @@ def _utc(df: pd.DataFrame, *cols: str) -> pd.DataFrame:
     return df
 
 
-def reproduce_command(suite: str, benchmark: str, mode: str, backend: str, size: str | None) -> str:
+def reproduce_command(suite: str, benchmark: str, mode: str, backend: str, size: str | None,
+                      run_command: str | None = None) -> str:
     """The `perfwatch run` line that runs one case again."""
-    parts = ["perfwatch", "run", "--suite", suite, "--benchmarks", benchmark, "--modes", mode, "--backend", backend]
-    if size:
-        parts += ["--size", size]
-    return " ".join(shlex.quote(str(p)) for p in parts)
+    from perfwatch.reproduce import run_command as line
+
+    return line(suite, [benchmark], [mode], backend, size, source_command=run_command)
 
 
 def _with_reproduce(df: pd.DataFrame) -> pd.DataFrame:
+    commands = df["run_command"] if "run_command" in df else [None] * len(df)
     df["reproduce"] = [reproduce_command(*row) for row in
-                       zip(df["suite"], df["benchmark"], df["mode"], df["backend"], df["size"])] if len(df) else []
+                       zip(df["suite"], df["benchmark"], df["mode"], df["backend"], df["size"], commands)] if len(df) else []
     return df
 
 
@@ -105,7 +105,7 @@ def runs(engine: Engine, limit: int = 300) -> pd.DataFrame:
 
 def run_info(engine: Engine, run_id: str) -> dict[str, Any] | None:
     stmt = (select(Run.id.label("run_id"), Run.created_at, Run.suite, Run.backend, Run.size, Run.status, Run.git_sha,
-                   Run.git_branch, Run.torch_version, Run.tags, Machine.hostname.label("machine"), Machine.gpu)
+                   Run.git_branch, Run.torch_version, Run.tags, Run.command, Machine.hostname.label("machine"), Machine.gpu)
             .join(Machine, Machine.id == Run.machine_id).where(Run.id == run_id))
     df = _utc(_frame(engine, stmt), "created_at")
     return df.iloc[0].to_dict() if len(df) else None
@@ -172,7 +172,8 @@ def regressions(engine: Engine, state: str | None = "open", run_id: str | None =
     """Stored regressions (newest first) with a `perfwatch run` line that reproduces each."""
     rows = history.list_regressions(engine, state=state, run_id=run_id, limit=limit)
     cols = ["id", "state", "suite", "benchmark", "mode", "backend", "metric", "unit", "hostname", "gpu", "ts", "run_id",
-            "before", "after", "change", "pvalue", "note", "git_sha", "torch_version", "size", "series_id", "direction"]
+            "before", "after", "change", "pvalue", "note", "git_sha", "torch_version", "size", "series_id", "direction",
+            "run_command"]
     df = pd.DataFrame(rows, columns=cols)
     df = _utc(df, "ts")
     return _with_reproduce(df)
@@ -231,7 +232,7 @@ def change_points(points: pd.DataFrame, directions: dict[int, str]) -> pd.DataFr
 def run_cases(engine: Engine, run_id: str) -> pd.DataFrame:
     """The cases of a run with status, first error line and the command that reproduces each."""
     stmt = (select(Case.id.label("case_id"), Run.suite, Case.benchmark, Case.mode, Case.backend, Case.dtype,
-                   Case.params_key, Case.status, Case.error, Case.duration_s, Run.size)
+                   Case.params_key, Case.status, Case.error, Case.duration_s, Run.size, Run.command.label("run_command"))
             .join(Run, Run.id == Case.run_id).where(Case.run_id == run_id))
     df = _frame(engine, stmt)
     df["error"] = [e.strip().split("\n", 1)[0] if isinstance(e, str) else "" for e in df["error"]]

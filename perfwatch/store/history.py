@@ -113,7 +113,8 @@ def _regression_query():
                    Regression.updated_at, Regression.series_id,
                    Series.suite, Series.benchmark, Series.mode, Series.backend, Series.dtype, Series.params_key,
                    Series.metric, Series.unit, Series.direction, Machine.hostname, Machine.fingerprint.label("machine"),
-                   Machine.gpu, Run.git_sha, Run.git_branch, Run.torch_version, Run.size)
+                   Machine.gpu, Run.git_sha, Run.git_branch, Run.torch_version, Run.size,
+                   Run.command.label("run_command"))
             .join(Series, Series.id == Regression.series_id)
             .join(Machine, Machine.id == Series.machine_id)
             .join(Run, Run.id == Regression.run_id))

@@ -56,7 +56,8 @@ def render(url: str) -> None:
                                          height=max(140, 18 * len(bars))), width="stretch")
     info = data.run_info(url, run_b) or {}
     table = shown.assign(change=shown["change"] * 100, reproduce=[
-        reproduce_command(info.get("suite", "?"), r.benchmark, r.mode, info.get("backend", "?"), info.get("size"))
+        reproduce_command(info.get("suite", "?"), r.benchmark, r.mode, info.get("backend", "?"), info.get("size"),
+                          info.get("command"))
         for r in shown.itertuples()])
     st.dataframe(table.drop(columns=["direction", "significant"]), hide_index=True, column_config={
         "a": st.column_config.NumberColumn("A", format="%.4g"),
