@@ -6,8 +6,8 @@ with every metric a real run records, noise like real runs, a few failed cases, 
 regressions (a step-time slowdown after a torch upgrade, more memory, new graph breaks and
 recompilations, more unified-memory page faults) that ``perfwatch detect`` should find.
 
-It writes in bulk: big batches of Core inserts in few transactions (COPY for measurements on
-Postgres), never the per-case transactions of ``perfwatch run``.
+It writes through ``perfwatch.store.bulk`` (big batches, COPY on Postgres), never the per-case
+transactions of ``perfwatch run``.
 """
 
 from __future__ import annotations
@@ -19,14 +19,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
-from sqlalchemy import select, text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
-from perfwatch.store.models import Case, Machine, Measurement, Run, Sample, Series
-from perfwatch.store.writes import params_key, series_key, with_retry
+from perfwatch.results import HIGHER, LOWER
+from perfwatch.store import bulk
+from perfwatch.store.writes import params_key, series_key
+from perfwatch.suites.base import MODES
 
-LOWER, HIGHER = "lower_is_better", "higher_is_better"
-MODES = ("eager", "default", "reduce-overhead", "max-autotune")
 MIN_NIGHTS = 60  # enough history for change-point detection either side of an injected change
 BATCH_ROWS = 100_000  # measurement rows per transaction
 
@@ -301,11 +300,11 @@ def generate(engine: Engine, rows: int, seed: int = 0, end: datetime | None = No
             summary.runs += 1
             summary.cases += total
             if len(batch["measurements"]) >= BATCH_ROWS:
-                _flush(engine, batch)
+                bulk.write_batch(engine, batch)
                 if progress:
                     progress(summary.rows)
-    _flush(engine, batch)
-    _analyze(engine)
+    bulk.write_batch(engine, batch)
+    bulk.analyze(engine)
     if progress:
         progress(summary.rows)
     summary.injected = [j for j in injected if j.run_id]
@@ -313,19 +312,11 @@ def generate(engine: Engine, rows: int, seed: int = 0, end: datetime | None = No
 
 
 def _ensure_machines(engine: Engine, machines: set[tuple], first_seen: datetime) -> dict[str, int]:
-    def go(conn: Connection) -> dict[str, int]:
-        from perfwatch.store.writes import _insert
-
-        for host, backend, gpu, cpu in sorted(machines, key=str):
-            conn.execute(_insert(conn, Machine.__table__).values(
-                fingerprint=_fingerprint(host), hostname=host, cpu=cpu, gpu=gpu if backend == "cuda" or backend == "mps" else None,
-                info={"demo": True, "platform": "macOS" if backend == "mps" else "Linux"}, first_seen=first_seen,
-            ).on_conflict_do_nothing(index_elements=["fingerprint"]))
-        rows = conn.execute(select(Machine.hostname, Machine.id).where(
-            Machine.fingerprint.in_([_fingerprint(m[0]) for m in machines]))).all()
-        return dict(rows)
-
-    return with_retry(engine, go)
+    rows = [dict(fingerprint=_fingerprint(host), hostname=host, cpu=cpu, gpu=gpu if backend in ("cuda", "mps") else None,
+                 info={"demo": True, "platform": "macOS" if backend == "mps" else "Linux"}, first_seen=first_seen)
+            for host, backend, gpu, cpu in sorted(machines, key=str)]
+    ids = bulk.ensure_machines(engine, rows)
+    return {r["hostname"]: ids[r["fingerprint"]] for r in rows}
 
 
 def _fingerprint(host: str) -> str:
@@ -345,78 +336,17 @@ def _ensure_series(engine: Engine, tracks: list[Track], machine_ids: dict[str, i
                     rows.append(dict(key=key, machine_id=machine_ids[host], suite=t.suite, benchmark=name, mode=mode,
                                      backend=backend, dtype="float32", params_key=pkey, metric=metric, unit=m_unit,
                                      direction=direction))
-
-    def go(conn: Connection) -> dict[tuple, int]:
-        from perfwatch.store.writes import _insert
-
-        conn.execute(_insert(conn, Series.__table__).on_conflict_do_nothing(index_elements=["key"]), rows)
-        ids = {}
-        keys = list(names)
-        for i in range(0, len(keys), 500):
-            ids.update(dict(conn.execute(select(Series.key, Series.id).where(Series.key.in_(keys[i:i + 500]))).all()))
-        return {names[k]: v for k, v in ids.items()}
-
-    return with_retry(engine, go)
-
-
-MEASUREMENT_COLUMNS = ("case_id", "run_id", "created_at", "series_id", "value", "spread", "ci_low", "ci_high", "n")
-
-
-def _flush(engine: Engine, batch: dict[str, list]) -> None:
-    """Write a batch in one transaction: runs, cases, measurements, samples."""
-    if not batch["runs"] and not batch["cases"]:
-        return
-
-    def go(conn: Connection) -> None:
-        conn.execute(Run.__table__.insert(), batch["runs"])
-        conn.execute(Case.__table__.insert(), batch["cases"])
-        if batch["measurements"]:
-            if conn.dialect.name == "postgresql":
-                _copy_measurements(conn, batch["measurements"])
-            else:
-                conn.execute(Measurement.__table__.insert(), [dict(zip(MEASUREMENT_COLUMNS, r)) for r in batch["measurements"]])
-        if batch["samples"]:
-            conn.execute(Sample.__table__.insert(), batch["samples"])
-
-    with_retry(engine, go)
-    for rows in batch.values():
-        rows.clear()
-
-
-def _analyze(engine: Engine) -> None:
-    """Refresh the planner's statistics after a bulk load: until autovacuum gets to it, Postgres
-    believes the tables are nearly empty and picks sequential scans over the indexes."""
-    if engine.dialect.name == "postgresql":
-        with engine.connect() as conn:
-            conn.execute(text("ANALYZE machines, runs, cases, series, measurements, samples"))
-            conn.commit()
-
-
-def _copy_measurements(conn: Connection, rows: list[tuple]) -> None:
-    # COPY is several times faster than multi-row INSERTs for a million rows.
-    raw = conn.connection.dbapi_connection
-    with raw.cursor() as cur:
-        with cur.copy(f"COPY measurements ({', '.join(MEASUREMENT_COLUMNS)}) FROM STDIN") as copy:
-            for r in rows:
-                copy.write_row(r)
+    return {names[k]: v for k, v in bulk.ensure_series(engine, rows).items()}
 
 
 def detect_injected(engine: Engine, summary: Summary) -> list[int]:
     """Run the detector on the series with an injected regression and store what it finds, as
     `perfwatch detect` would for every series (a fast stand-in for demos, tests and benchmarks).
     Returns the ids of the stored regressions."""
-    from perfwatch.detect import Point, detect
-    from perfwatch.store import history
+    from perfwatch.scan import Filters, record_regressions, scan
 
     found = []
     for j in summary.injected:
-        series = history.find_series(engine, suite=j.suite, benchmark=j.benchmark, mode=j.mode, metric=j.metric,
-                                     machine=j.machine)
-        for h in history.histories(engine, series):
-            pts = [Point(p.created_at, p.value, p.spread, p.n) for p in h.points]
-            for cp in detect(pts, h.meta["direction"]):
-                if cp.is_regression:
-                    found.append(dict(series_id=h.series_id, run_id=h.points[cp.index].run_id, ts=cp.ts,
-                                      raised_run_id=h.points[-1].run_id, before=cp.before, after=cp.after,
-                                      change=cp.change, pvalue=cp.pvalue))
-    return history.record(engine, found)
+        found += scan(engine, Filters(suite=j.suite, benchmark=j.benchmark, mode=j.mode, metric=j.metric,
+                                      machine=j.machine), store=False)
+    return record_regressions(engine, found)

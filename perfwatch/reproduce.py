@@ -5,7 +5,8 @@ from __future__ import annotations
 import shlex
 from typing import Iterable
 
-MODE_ORDER = ("eager", "default", "reduce-overhead", "max-autotune")
+from perfwatch.suites.base import MODES
+
 
 
 def suite_argument(suite: str, run_command: str | None = None) -> str:
@@ -26,7 +27,7 @@ def suite_argument(suite: str, run_command: str | None = None) -> str:
 
 def run_command(suite: str, benchmarks: Iterable[str], modes: Iterable[str], backend: str, size: str | None = None,
                 dtype: str | None = None, source_command: str | None = None) -> str:
-    modes = sorted(set(modes), key=lambda m: (MODE_ORDER.index(m) if m in MODE_ORDER else 99, m))
+    modes = sorted(set(modes), key=lambda m: (MODES.index(m) if m in MODES else 99, m))
     args = ["perfwatch", "run", "--suite", suite_argument(suite, source_command), "--benchmarks",
             ",".join(sorted(set(benchmarks))), "--modes", ",".join(modes), "--backend", backend]
     if size:

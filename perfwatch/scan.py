@@ -4,15 +4,15 @@ module feeds it histories and writes what it finds."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from perfwatch.detect import REGRESSION, ChangePoint, DetectConfig, Point, detect, detect_online, online_step
+from perfwatch.results import EXACT_UNITS
 from perfwatch.store import history as hist
+from perfwatch.store import queries
 
-EXACT_UNITS = ("count", "bool")  # integer counters: any persisting change is real
 
 
 @dataclass(frozen=True)
@@ -69,8 +69,7 @@ def record_regressions(engine, found: list[dict[str, Any]]) -> list[int]:
     rows = [
         {"series_id": f["series_id"], "run_id": f["run_id"], "ts": datetime.fromisoformat(f["ts"]),
          "raised_run_id": f.get("raised_run_id"), "before": f["before"], "after": f["after"],
-         "change": f["change"] if math.isfinite(f["change"]) else (1e308 if f["change"] > 0 else -1e308),
-         "pvalue": f["pvalue"]}
+         "change": f["change"], "pvalue": f["pvalue"]}
         for f in found if f["direction"] == REGRESSION
     ]
     return hist.record(engine, rows)
@@ -94,18 +93,6 @@ class GateConfig:
     baseline: int = 5
 
 
-def _samples(engine, run_ids: list[str], series_id: int) -> list[float]:
-    from sqlalchemy import select
-
-    from perfwatch.store.models import Measurement, Sample, Series
-    from perfwatch.store.queries import _read
-
-    stmt = (select(Sample.values).join(Measurement, Measurement.case_id == Sample.case_id)
-            .join(Series, (Series.id == Measurement.series_id) & (Series.metric == Sample.metric))
-            .where(Measurement.series_id == series_id, Measurement.run_id.in_(run_ids)))
-    return [float(x) for r in _read(engine, stmt) for x in (r["values"] or [])]
-
-
 def _short_history_check(engine, h: hist.History, gc: GateConfig) -> dict[str, Any] | None:
     from perfwatch.detect.model import classify, relative_change
     from perfwatch.stats import mann_whitney_u, quantile
@@ -123,8 +110,8 @@ def _short_history_check(engine, h: hist.History, gc: GateConfig) -> dict[str, A
         worst = max(p.value for p in base) if direction == "lower_is_better" else min(p.value for p in base)
         if abs(relative_change(worst, new.value)) < gc.min_effect or classify(worst, new.value, direction) != "regression":
             return None
-        a = _samples(engine, [new.run_id], h.series_id)
-        b = _samples(engine, [p.run_id for p in base], h.series_id)
+        a = queries.series_samples(engine, h.series_id, [new.run_id])
+        b = queries.series_samples(engine, h.series_id, [p.run_id for p in base])
         if not a or not b:
             return None  # no samples (compile time, memory): leave these to the detector's history
         pvalue = mann_whitney_u(a, b)

@@ -11,6 +11,7 @@ runner records crash or timeout. Passes, in order, never mixed:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -118,23 +119,17 @@ def run_case(spec: CaseSpec) -> dict[str, Any]:
     watch = CompileWatch() if compiled else None
     phase = "build"
     try:
-        if watch:
-            watch.__enter__()
-        workload = bench.build(_context(spec, bench, spec.mode))
-        call = _caller(workload.step, spec)
-        phase = "compile" if compiled else "first call"
-        outs, first_s = _first_outputs(call, spec.backend, ACCURACY_STEPS)
-        metrics.append(Metric("first_call_time", first_s, "s", LOWER))
-        phase = "timing"
-        timing = measure(call, spec.backend, torch_compat.compile_count if compiled else (lambda: 0),
-                         min_time_s=spec.min_time_s, min_samples=spec.min_samples, max_samples=spec.max_samples)
-    except CaseFailed:
-        raise
+        with watch or contextlib.nullcontext():
+            workload = bench.build(_context(spec, bench, spec.mode))
+            call = _caller(workload.step, spec)
+            phase = "compile" if compiled else "first call"
+            outs, first_s = _first_outputs(call, spec.backend, ACCURACY_STEPS)
+            metrics.append(Metric("first_call_time", first_s, "s", LOWER))
+            phase = "timing"
+            timing = measure(call, spec.backend, torch_compat.compile_count if compiled else (lambda: 0),
+                             min_time_s=spec.min_time_s, min_samples=spec.min_samples, max_samples=spec.max_samples)
     except Exception as exc:
         raise CaseFailed(classify(exc, phase), f"{phase}: {type(exc).__name__}: {exc}") from exc
-    finally:
-        if watch:
-            watch.__exit__(None, None, None)
     metrics += timing_metrics(timing, workload.items_per_step, workload.item_unit)
     details["timing"] = {"method": timing.method, "inner_loops": timing.inner, "warmup_calls": timing.warmup_calls,
                          "warmup_s": round(timing.warmup_s, 3)}

@@ -9,13 +9,14 @@ import sys
 
 from perfwatch.commands.common import add_db, config, engine, push_spool
 from perfwatch.errors import EXIT_CASES_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_REGRESSION, UsageError
+from perfwatch.suites.base import MODES
 
 
 def register(sub) -> None:
     run = sub.add_parser("run", help="run a suite and store every figure")
     run.add_argument("--suite", required=True, help="suite name (see `perfwatch suites`) or path/to/suite.py")
     run.add_argument("--backend", default="auto", help="cpu, cuda, mps or auto (default: auto)")
-    run.add_argument("--modes", default="eager,default,reduce-overhead,max-autotune",
+    run.add_argument("--modes", default=",".join(MODES),
                      help="comma-separated: eager, default, reduce-overhead, max-autotune (default: all)")
     run.add_argument("--benchmarks", default="", help="comma-separated benchmark names (default: all in the suite)")
     run.add_argument("--size", default="auto", help="tiny, small, medium, large or auto (tiny on cpu, medium on cuda)")

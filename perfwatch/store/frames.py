@@ -22,13 +22,14 @@ from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError
 from perfwatch.errors import StoreError, StoreUnavailable
 from perfwatch.store import history
 from perfwatch.store.models import Case, Machine, Measurement, Regression, Run, Series
+from perfwatch.suites.base import MODES
 
 COMPILE_METRICS = ("compilations", "graph_count", "graph_breaks", "graph_break_reasons", "recompilations",
                    "compile_time", "compile_time_backend", "compile_time_inductor", "compile_time_codegen")
 COMPILE_PHASES = ("compile_time", "compile_time_backend", "compile_time_inductor", "compile_time_codegen")
 MEMORY_METRICS = ("peak_memory_allocated", "peak_memory_reserved", "peak_rss", "rss_increase", "peak_mps_driver_allocated")
 UVM_METRICS = ("uvm_gpu_page_faults", "uvm_cpu_page_faults", "uvm_bytes_htod", "uvm_bytes_dtoh")
-MODE_ORDER = {"eager": 0, "default": 1, "reduce-overhead": 2, "max-autotune": 3}
+MODE_ORDER = {m: i for i, m in enumerate(MODES)}
 
 
 def _frame(engine: Engine, stmt, columns: Sequence[str] | None = None) -> pd.DataFrame:

@@ -10,7 +10,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from perfwatch.errors import StoreUnavailable, UsageError
-from perfwatch.store.models import Case, Machine, Measurement, Run, Series
+from perfwatch.suites.base import MODES
+from perfwatch.store.models import Case, Machine, Measurement, Run, Sample, Series
 
 
 def as_utc(dt: datetime | None) -> datetime | None:
@@ -106,10 +107,25 @@ def export_records(engine: Engine, run_ids: list[str]) -> list[dict[str, Any]]:
         for k in ("metric", "unit", "direction", "value", "spread", "ci_low", "ci_high", "n"):
             d.setdefault(k, None)
         out.append(d)
-    order = {"eager": 0, "default": 1, "reduce-overhead": 2, "max-autotune": 3}
+    order = {m: i for i, m in enumerate(MODES)}
     out.sort(key=lambda d: (d["created_at"] or "", d["run_id"], d["benchmark"], order.get(d["mode"], 9), d["metric"] or ""))
     return out
 
 
 def count_rows(engine: Engine) -> dict[str, int]:
     return {m.__tablename__: _read(engine, select(func.count().label("n")).select_from(m))[0]["n"] for m in (Run, Case, Measurement)}
+
+
+def series_samples(engine: Engine, series_id: int, run_ids: list[str]) -> list[float]:
+    """The raw samples behind one series' measurements in the given runs, pooled."""
+    stmt = (select(Sample.values).join(Measurement, Measurement.case_id == Sample.case_id)
+            .join(Series, (Series.id == Measurement.series_id) & (Series.metric == Sample.metric))
+            .where(Measurement.series_id == series_id, Measurement.run_id.in_(run_ids)))
+    return [float(x) for r in _read(engine, stmt) for x in (r["values"] or [])]
+
+
+def run_samples(engine: Engine, run_id: str) -> dict[tuple[str, str, str, str], list[float]]:
+    """(benchmark, mode, params_key, metric) -> raw samples, for every case of a run."""
+    stmt = (select(Case.benchmark, Case.mode, Case.params_key, Sample.metric, Sample.values)
+            .join(Sample, Sample.case_id == Case.id).where(Case.run_id == run_id))
+    return {(r["benchmark"], r["mode"], r["params_key"], r["metric"]): list(r["values"] or []) for r in _read(engine, stmt)}

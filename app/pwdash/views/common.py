@@ -5,9 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from perfwatch.suites.base import MODES
 from pwdash.params import choose, link
 
-MODE_ORDER = ["eager", "default", "reduce-overhead", "max-autotune"]
+MODE_ORDER = list(MODES)
 
 
 def sort_modes(modes) -> list[str]:
