@@ -36,6 +36,7 @@ class Config:
     min_time_s: float = 1.0  # timed samples collected for at least this long per case
     min_samples: int = 10
     max_samples: int = 1000
+    processes: int = 1  # fresh worker processes per case; the step time is the median of their medians
     spool_dir: str | None = None
     slack_webhook: str | None = None
     dashboard_url: str | None = None

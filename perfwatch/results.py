@@ -95,6 +95,7 @@ class CaseSpec:
     max_samples: int = 1000
     accuracy: bool = True
     profile_dir: str | None = None  # --profile: where this case's torch.profiler trace goes
+    timing_only: bool = False  # a repeat process (--processes): timing passes only
 
     def label(self) -> str:
         return f"{self.benchmark}[{self.mode}]"

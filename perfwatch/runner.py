@@ -30,6 +30,7 @@ from perfwatch.results import (
     STATUS_ERROR,
     STATUS_OK,
     STATUS_TIMEOUT,
+    STATUS_UNSUPPORTED,
     CaseResult,
     CaseSpec,
     Metric,
@@ -73,7 +74,8 @@ class RunOutcome:
 
     @property
     def failed(self) -> list[CaseResult]:
-        return [c for c in self.cases if c.status != STATUS_OK]
+        # "unsupported" is a benchmark's stated limit (a mode, a backend), not a failure
+        return [c for c in self.cases if c.status not in (STATUS_OK, STATUS_UNSUPPORTED)]
 
 
 def parse_modes(text: str) -> tuple[str, ...]:
@@ -242,9 +244,29 @@ class Sink:
             self.spooled += 1
 
 
+def run_case(p: Plan, spec: CaseSpec, run_id: str, timeout_s: float, processes: int = 1) -> CaseResult:
+    """One case: a worker process (or ``processes`` of them, combined); never raises for the case."""
+    from perfwatch import repeats
+
+    reason = p.suite.get(spec.benchmark).unsupported_modes.get(spec.mode)
+    if reason:  # known not to work: say why, start nothing
+        return CaseResult(case_id=uuid.uuid4().hex, run_id=run_id, spec=spec, status=STATUS_UNSUPPORTED,
+                          error=f"{spec.benchmark} does not run under {spec.mode}: {reason}",
+                          started_at=datetime.now(timezone.utc).isoformat(), duration_s=0.0)
+    try:
+        case = run_worker(spec, run_id, timeout_s)
+        if processes > 1 and case.status == STATUS_OK and case.metric("step_time") is not None:
+            more = [run_worker(repeats.repeat_spec(spec), run_id, timeout_s) for _ in range(processes - 1)]
+            case = repeats.combine(case, more)
+    except OSError as exc:  # could not even start a process
+        case = CaseResult(case_id=uuid.uuid4().hex, run_id=run_id, spec=spec, status=STATUS_ERROR,
+                          error=f"cannot start worker: {exc}")
+    return case
+
+
 def execute(p: Plan, run: RunInfo, sink: Sink, timeout_s: float,
             on_start: Callable[[int, CaseSpec], None] = lambda i, s: None,
-            on_end: Callable[[int, CaseResult], None] = lambda i, c: None) -> RunOutcome:
+            on_end: Callable[[int, CaseResult], None] = lambda i, c: None, processes: int = 1) -> RunOutcome:
     outcome = RunOutcome(run=run, cases=[])
     sink.run_started(run)
     eager_ms: dict[str, float] = {}
@@ -253,11 +275,7 @@ def execute(p: Plan, run: RunInfo, sink: Sink, timeout_s: float,
             if spec.profile_dir:  # one TensorBoard run per perfwatch run
                 spec = replace(spec, profile_dir=os.path.join(spec.profile_dir, run.run_id))
             on_start(i, spec)
-            try:
-                case = run_worker(spec, run.run_id, timeout_s)
-            except OSError as exc:  # could not even start a process
-                case = CaseResult(case_id=uuid.uuid4().hex, run_id=run.run_id, spec=spec, status=STATUS_ERROR,
-                                  error=f"cannot start worker: {exc}")
+            case = run_case(p, spec, run.run_id, timeout_s, processes)
             if spec.mode == "eager" and case.metric("step_time"):
                 eager_ms[spec.benchmark] = case.metric("step_time").value
             case = with_speedup(case, eager_ms)

@@ -7,6 +7,7 @@ runner records crash or timeout. Passes, in order, never mixed:
   2. warm-up until compilation settles, then the timed samples (compile counters watch 1-2);
   3. a memory pass; 3b. unified-memory counters (benchmarks with uvm_counters, on CUDA; CUPTI);
   3c. a torch.profiler window (--profile); 4. the accuracy references (eager and float64 builds).
+A timing-only spec (the repeat processes of ``--processes``) stops after pass 2.
 """
 
 from __future__ import annotations
@@ -111,6 +112,8 @@ def run_case(spec: CaseSpec) -> dict[str, Any]:
     bench = suite.get(spec.benchmark)
     if spec.backend not in bench.backends:
         raise CaseFailed(STATUS_UNSUPPORTED, f"{bench.name} does not run on {spec.backend} (supports {', '.join(bench.backends)})")
+    if spec.mode in bench.unsupported_modes:
+        raise CaseFailed(STATUS_UNSUPPORTED, f"{bench.name} does not run under {spec.mode}: {bench.unsupported_modes[spec.mode]}")
     compiled = spec.mode != "eager"
     metrics: list[Metric] = []
     details: dict[str, Any] = {}
@@ -139,6 +142,8 @@ def run_case(spec: CaseSpec) -> dict[str, Any]:
     if watch:
         metrics += watch.metrics()
         details.update(watch.details())
+    if spec.timing_only:
+        return {"status": STATUS_OK, "error": None, "metrics": [m.to_dict() for m in metrics], "details": details}
 
     # Pass 3: memory, apart from timing (sampling perturbs it).
     try:

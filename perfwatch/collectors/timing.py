@@ -10,11 +10,18 @@ Method (docs/measurement.md):
   training loop; the first sample after each synchronization is dropped); the host's own time
   to issue a step is measured apart (``host_time``: near the step time means launch-bound);
 - elsewhere each sample is bracketed by device synchronization and timed with perf_counter;
-- samples are collected until both ``min_time_s`` of timed work and ``min_samples`` are reached.
+- samples are collected until both ``min_time_s`` of timed work and ``min_samples`` are reached;
+- Python's cyclic garbage collector is off while samples are taken (as ``timeit`` does): a
+  collection lands in whichever sample it falls into and turns a launch-bound step into an outlier.
+  A workload that relies on cycles being collected mid-run still runs; its memory just waits.
+- several processes per case (``perfwatch run --processes N``) are combined by the runner
+  (``combine_processes`` below): the reported step time is the median of the processes' medians.
 """
 
 from __future__ import annotations
 
+import gc
+import statistics
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -101,18 +108,25 @@ def measure(call: Callable[[], Any], device: str, compiles: Callable[[], int], m
     spent = 0.0
     deadline = time.perf_counter() + max(60.0, 20 * min_time_s)  # a bound on slow steps
     host_ms = None
-    if device == "cuda":
-        host_ms = _host_time(batch) / inner
-        method = "cuda-events-pipelined"
-    while len(samples) < max_samples:
+    gc_was_enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
         if device == "cuda":
-            chunk = _cuda_chunk(batch, min(CUDA_CHUNK, max_samples - len(samples)))
-        else:
-            chunk = [timed(batch)]
-        samples += [ms / inner for ms in chunk]
-        spent += sum(chunk) / 1e3
-        if len(samples) >= min_samples and (spent >= min_time_s or time.perf_counter() > deadline):
-            break
+            host_ms = _host_time(batch) / inner
+            method = "cuda-events-pipelined"
+        while len(samples) < max_samples:
+            if device == "cuda":
+                chunk = _cuda_chunk(batch, min(CUDA_CHUNK, max_samples - len(samples)))
+            else:
+                chunk = [timed(batch)]
+            samples += [ms / inner for ms in chunk]
+            spent += sum(chunk) / 1e3
+            if len(samples) >= min_samples and (spent >= min_time_s or time.perf_counter() > deadline):
+                break
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     return TimingResult(tuple(samples), inner, warm_calls, warm_s, method, host_ms)
 
 

@@ -23,6 +23,8 @@ def register(sub) -> None:
     run.add_argument("--dtype", default="float32", help="parameter dtype (default float32; bf16 autocast on cuda)")
     run.add_argument("--timeout", type=float, default=None, help="seconds per case, compile included (default 900)")
     run.add_argument("--min-time", type=float, default=None, help="seconds of timed steps per case (default 1)")
+    run.add_argument("--processes", type=int, default=None, metavar="N",
+                     help="fresh worker processes per case; step time = median of their medians (default 1)")
     run.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE", help="label the run (repeatable)")
     run.add_argument("--no-accuracy", action="store_true", help="skip the eager and float64 accuracy references")
     run.add_argument("--json", action="store_true", help="print the run as JSON on stdout instead of a table")
@@ -64,7 +66,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from perfwatch.store.engine import redact
     from perfwatch.summary import summary_table
 
-    cfg = config(args, timeout_s=args.timeout, min_time_s=args.min_time)
+    cfg = config(args, timeout_s=args.timeout, min_time_s=args.min_time, processes=args.processes)
     req = runner.RunRequest(
         suite=args.suite, backend=args.backend, modes=runner.parse_modes(args.modes),
         benchmarks=tuple(b.strip() for b in args.benchmarks.split(",") if b.strip()),
@@ -87,7 +89,8 @@ def cmd_run(args: argparse.Namespace) -> int:
           f"{len(plan.specs)} case(s) -> {redact(cfg.resolved_db_url())}", file=sys.stderr)
     progress = Progress(len(plan.specs))
     sink = runner.Sink(eng, spool.spool_path(cfg.resolved_spool_dir(), cfg.resolved_db_url()))
-    outcome = runner.execute(plan, run, sink, cfg.timeout_s, on_start=progress.start, on_end=progress.end)
+    outcome = runner.execute(plan, run, sink, cfg.timeout_s, on_start=progress.start, on_end=progress.end,
+                             processes=cfg.processes)
 
     regressions = []
     if not args.no_detect and not outcome.spooled:
@@ -105,9 +108,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         print(summary_table(outcome.cases))
-        for c in outcome.failed:
+        for c in (c for c in outcome.cases if c.status != "ok"):  # failed, and unsupported with its reason
             print(f"  {c.spec.benchmark} [{c.spec.mode}] {c.status}: {(c.error or '').splitlines()[0] if c.error else ''}")
-        print(f"run {run.run_id}: {len(outcome.cases) - len(outcome.failed)}/{len(outcome.cases)} case(s) ok")
+        unsupported = sum(c.status == "unsupported" for c in outcome.cases)
+        ok = len(outcome.cases) - len(outcome.failed) - unsupported
+        print(f"run {run.run_id}: {ok}/{len(outcome.cases)} case(s) ok" + (f", {unsupported} unsupported" if unsupported else ""))
         for g in regressions:
             print(f"  REGRESSION {g['benchmark']} [{g['mode']}] {g['metric']}: {g['before']:.4g} -> {g['after']:.4g} "
                   f"{g['unit']} ({g['change'] * 100:+.1f}%, confidence {g['confidence'] * 100:.2f}%)")

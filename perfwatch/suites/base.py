@@ -126,6 +126,9 @@ class Benchmark:
     fp64_reference: bool = True  # build a float64 eager copy as the accuracy reference
     amp_on_cuda: bool = True  # bf16 autocast when running on cuda
     uvm_counters: bool = False  # count unified-memory events (CUPTI) in a pass of their own, on cuda
+    # mode -> why this benchmark cannot run under it; such a case is stored as "unsupported"
+    # with that reason, without building anything
+    unsupported_modes: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

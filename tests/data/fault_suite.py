@@ -88,5 +88,7 @@ SUITE = Suite(
         Benchmark("strict", build_strict, "fullgraph compile of a graph break"),
         Benchmark("gate", build_gate, "waits for a file"),
         Benchmark("gpu_only", build_add, "cuda only", backends=("cuda",)),
+        Benchmark("no_graphs", build_add, "refuses CUDA-graph modes",
+                  unsupported_modes={"reduce-overhead": "needs a custom allocator", "max-autotune": "needs a custom allocator"}),
     ),
 )

@@ -1,0 +1,82 @@
+"""Several worker processes per case (--processes) and benchmarks' unsupported modes."""
+
+import json
+
+from conftest import REPO, run_cli
+
+from perfwatch.repeats import combine
+from perfwatch.results import CaseResult, CaseSpec, Metric
+from perfwatch.store import queries
+from perfwatch.store.engine import make_engine
+
+SUITE = str(REPO / "tests" / "data" / "fault_suite.py")
+SPEC = CaseSpec(suite="s", benchmark="b", mode="eager", backend="cpu", size="tiny")
+
+
+def _case(samples, status="ok", host=None, extra=()):
+    med = sorted(samples)[len(samples) // 2]
+    metrics = [Metric("step_time", med, "ms", "lower_is_better", samples=tuple(samples), n=len(samples)),
+               Metric("throughput", 100 / (med / 1e3), "samples/s", "higher_is_better"), *extra]
+    if host is not None:
+        metrics.append(Metric("host_time", host, "ms", "lower_is_better"))
+    return CaseResult(case_id="c", run_id="r", spec=SPEC, status=status, metrics=tuple(metrics) if status == "ok" else (),
+                      error=None if status == "ok" else "boom", details={"timing": {"inner_loops": 1}}, duration_s=1.0)
+
+
+def test_combine_takes_the_median_of_process_medians_and_pools_samples():
+    first = _case([1.0, 1.1, 1.2], host=0.5, extra=[Metric("compile_time", 3.0, "s", "lower_is_better")])
+    out = combine(first, [_case([2.0, 2.1, 2.2], host=0.7), _case([1.5, 1.6, 1.7], host=0.6)])
+    step = out.metric("step_time")
+    assert step.value == 1.6  # medians 1.1, 2.1, 1.6
+    assert len(step.samples) == 9 and step.n == 9
+    assert step.ci_low <= 1.1 and step.ci_high >= 2.1  # the spread of the processes widens the CI
+    assert out.metric("host_time").value == 0.6
+    assert abs(out.metric("throughput").value - 100 / 1.6e-3) < 1e-6  # same items per step, new time
+    assert out.metric("compile_time").value == 3.0  # from the first (full) process only
+    timing = out.details["timing"]
+    assert timing["processes"] == 3 and timing["process_medians_ms"] == [1.1, 2.1, 1.6]
+    assert timing["process_cv"] > 0.2 and timing["inner_loops"] == 1
+    assert out.duration_s == 3.0
+
+
+def test_combine_keeps_a_failed_repeat_out_and_says_so():
+    first = _case([1.0, 1.1, 1.2])
+    out = combine(first, [_case([5.0], status="crash")])
+    assert out.metric("step_time").value == 1.1
+    assert out.details["timing"]["processes"] == 1
+    assert out.details["timing"]["failed_processes"] == ["crash: boom"]
+
+
+def test_run_with_three_processes_per_case(sqlite_url):
+    res = run_cli("run", "--suite", SUITE, "--backend", "cpu", "--modes", "eager", "--benchmarks", "add",
+                  "--min-time", "0.05", "--processes", "3", "--db", sqlite_url, "--json")
+    assert res.returncode == 0, res.stderr
+    case = json.loads(res.stdout)["cases"][0]
+    timing = case["details"]["timing"]
+    assert timing["processes"] == 3 and len(timing["process_medians_ms"]) == 3
+    step = next(m for m in case["metrics"] if m["name"] == "step_time")
+    medians = sorted(timing["process_medians_ms"])
+    assert abs(step["value"] - medians[1]) < 1e-6
+    engine = make_engine(sqlite_url)
+    run_id = queries.resolve_run(engine, "latest")
+    stored = [r for r in queries.export_records(engine, [run_id]) if r["metric"] == "step_time"]
+    assert len(stored) == 1 and abs(stored[0]["value"] - step["value"]) < 1e-9  # one case, not three
+
+
+def test_bad_processes_value_is_a_usage_error(sqlite_url):
+    res = run_cli("run", "--suite", SUITE, "--backend", "cpu", "--processes", "0", "--db", sqlite_url)
+    assert res.returncode == 2 and "processes" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_unsupported_mode_is_stored_with_its_reason_and_is_not_a_failure(sqlite_url):
+    res = run_cli("run", "--suite", SUITE, "--backend", "cpu", "--modes", "eager,reduce-overhead",
+                  "--benchmarks", "no_graphs", "--min-time", "0.05", "--db", sqlite_url)
+    assert res.returncode == 0, res.stderr + res.stdout
+    assert "1/2 case(s) ok, 1 unsupported" in res.stdout
+    assert "no_graphs [reduce-overhead] unsupported: no_graphs does not run under reduce-overhead: needs a custom allocator" in res.stdout
+    engine = make_engine(sqlite_url)
+    run_id = queries.resolve_run(engine, "latest")
+    rows = {r["mode"]: r for r in queries.export_records(engine, [run_id]) if r["metric"] in (None, "step_time")}
+    assert rows["reduce-overhead"]["status"] == "unsupported"
+    assert "needs a custom allocator" in rows["reduce-overhead"]["error"]
+    assert rows["eager"]["status"] == "ok"
