@@ -1,18 +1,20 @@
-"""How honest is perfwatch's step time? Compare it with triton's do_bench and torch's Timer.
+"""How honest and how steady is perfwatch's step time? Compare it with triton's do_bench and torch's Timer.
 
-For each case (SUITE:BENCHMARK:MODE:SIZE) this starts ``--processes`` fresh Python processes.
-Each builds the case exactly as perfwatch's worker does (same build, same step wrapper, same
-warm-up) and times the same step three ways, in rotating order, ``--rounds`` times:
-  - perfwatch: ``perfwatch.collectors.timing.measure`` (the worker's method, --min-time);
-  - do_bench:  ``triton.testing.do_bench(step, return_mode="median")`` (CUDA only; it clears
-               the L2 cache before every call and times each call with its own events);
-  - timer:     ``torch.utils.benchmark.Timer(...).adaptive_autorange()`` median.
-It prints, per case, each timer's median over processes, perfwatch's ratio to each reference
-(the target is 0.97-1.03) and each timer's coefficient of variation across the fresh processes
-(the run-to-run noise: the target is <= 0.5% for GPU-bound work and, for launch-bound work, at
-most half the best reference timer's CV).
+For each case (SUITE:BENCHMARK:MODE:SIZE) this makes ``--runs`` independent measurements with
+each tool, alternating between the tools from one run to the next:
+  - perfwatch: the step time ``perfwatch run --processes K`` stores, made through the runner
+    exactly as the CLI does (K fresh worker processes, the median of their medians);
+  - do_bench:  ``triton.testing.do_bench(step, return_mode="median")`` in a fresh process
+    (CUDA only; it clears the L2 cache before every call and times each call with its own events);
+  - timer:     ``torch.utils.benchmark.Timer(...).adaptive_autorange()`` median, in the same fresh
+    process as do_bench (the two in rotating order).
+Each tool is used once per run, as a user would use it. Per case it prints each tool's median
+over the runs, perfwatch's ratio to each reference (target 0.97-1.03) and each tool's run-to-run
+coefficient of variation (target: <= 0.5% for GPU-bound work; for launch-bound work at most half
+the best reference's CV). ``perfwatch-1p`` is the first worker process of each perfwatch run alone:
+what ``--processes 1`` would have stored, so the effect of the method is visible side by side.
 
-    python benchmarks/fidelity.py llm:train:eager:small ops:matmul:eager:large --processes 5 \
+    python benchmarks/fidelity.py llm:train:eager:small ops:matmul:eager:large --runs 5 --processes 5 \\
         --backend cuda --json out.json
 """
 
@@ -30,15 +32,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def one(case: str, backend: str, min_time: float, rounds: int) -> dict:
-    """Runs in a fresh process: build the case like the worker and time it three ways."""
+def references(case: str, backend: str, min_time: float, first: str) -> dict:
+    """Runs in a fresh process: build the case like the worker, time it with do_bench and Timer."""
     sys.path.insert(0, str(ROOT))
     import torch
 
     from perfwatch import worker
     from perfwatch.backends import synchronize
     from perfwatch.collectors import torch_compat
-    from perfwatch.collectors.timing import measure
+    from perfwatch.collectors.timing import warm_up
     from perfwatch.results import CaseSpec
     from perfwatch.suites import load_suite
 
@@ -46,19 +48,10 @@ def one(case: str, backend: str, min_time: float, rounds: int) -> dict:
     bench = load_suite(suite_name).get(bench_name)
     spec = CaseSpec(suite=suite_name, benchmark=bench_name, mode=mode, backend=backend, size=size,
                     params=dict(bench.params), min_time_s=min_time)
-    t0 = time.perf_counter()
     workload = bench.build(worker._context(spec, bench, mode))
     call = worker._caller(workload.step, spec)
-    for _ in range(3):
-        call()
+    warm_up(call, backend, torch_compat.compile_count if mode != "eager" else (lambda: 0))
     synchronize(backend)
-    compiles = torch_compat.compile_count if mode != "eager" else (lambda: 0)
-    build_s = time.perf_counter() - t0
-
-    def pw() -> float:
-        r = measure(call, backend, compiles, min_time_s=min_time, min_samples=spec.min_samples,
-                    max_samples=spec.max_samples)
-        return statistics.median(r.samples_ms), r.inner, r.method
 
     def db() -> float:
         import triton.testing
@@ -72,73 +65,129 @@ def one(case: str, backend: str, min_time: float, rounds: int) -> dict:
             threshold=0.1, min_run_time=min(min_time, 1.0), max_run_time=max(2.0, 2 * min_time))
         return m.median * 1e3
 
-    timers = {"perfwatch": pw, "timer": tm}
+    timers = {"timer": tm}
     if backend == "cuda":
         timers["do_bench"] = db
-    names = list(timers)
-    got: dict[str, list[float]] = {n: [] for n in names}
-    info = {}
-    for r in range(rounds):
-        for n in names[r % len(names):] + names[: r % len(names)]:  # rotate the order each round
-            v = timers[n]()
-            if n == "perfwatch":
-                v, info["inner"], info["method"] = v
-            got[n].append(v)
-    return {"case": case, "build_s": round(build_s, 2), **info,
-            "ms": {n: statistics.median(v) for n, v in got.items()}, "rounds": got,
-            "device": torch.cuda.get_device_name() if backend == "cuda" else "cpu", "torch": torch.__version__}
+    order = sorted(timers, key=lambda n: n != first)
+    return {n: timers[n]() for n in order}
+
+
+def perfwatch_run(case: str, backend: str, min_time: float, processes: int, timeout: float, label: str) -> dict:
+    """One `perfwatch run --processes K` of the case, through the runner (no database)."""
+    sys.path.insert(0, str(ROOT))
+    from perfwatch import runner
+    from perfwatch.config import Config
+
+    suite_name, bench_name, mode, size = case.split(":")
+    req = runner.RunRequest(suite=suite_name, backend=backend, modes=(mode,), benchmarks=(bench_name,), size=size,
+                            accuracy=False)
+    plan = runner.plan(req, Config(min_time_s=min_time))
+    res = runner.run_case(plan, plan.specs[0], label, timeout, processes=processes)
+    if res.status != "ok":
+        raise RuntimeError(f"{case}: perfwatch case {res.status}: {res.error}")
+    timing = res.details.get("timing", {})
+    medians = timing.get("process_medians_ms") or [res.metric("step_time").value]
+    host = res.metric("host_time")
+    return {"ms": res.metric("step_time").value, "first_process_ms": medians[0], "process_medians_ms": medians,
+            "host_ms": host.value if host else None, "inner": timing.get("inner_loops"), "method": timing.get("method")}
+
+
+def reference_process(case: str, backend: str, min_time: float, first: str, timeout: float) -> dict | None:
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    try:
+        p = subprocess.run([sys.executable, __file__, "--one", case, "--backend", backend, "--min-time", str(min_time),
+                            "--first", first], capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        print(f"{case}: a reference process timed out", file=sys.stderr)
+        return None
+    line = [ln for ln in p.stdout.splitlines() if ln.startswith("FIDELITY ")]
+    if p.returncode or not line:
+        print(f"{case}: reference process failed (rc {p.returncode}): {p.stderr[-1500:]}", file=sys.stderr)
+        return None
+    return json.loads(line[0][len("FIDELITY "):])
 
 
 def cv(xs: list[float]) -> float | None:
     return statistics.stdev(xs) / statistics.mean(xs) if len(xs) > 1 and statistics.mean(xs) > 0 else None
 
 
+def summarize_case(runs: list[dict]) -> dict:
+    summary = {}
+    names = ["perfwatch", "perfwatch-1p"] + [n for n in ("do_bench", "timer") if all(n in r["refs"] for r in runs)]
+    pw = [r["perfwatch"]["ms"] for r in runs]
+    for name in names:
+        if name == "perfwatch":
+            vals = pw
+        elif name == "perfwatch-1p":
+            vals = [r["perfwatch"]["first_process_ms"] for r in runs]
+        else:
+            vals = [r["refs"][name] for r in runs]
+        ratio = statistics.mean(p / v for p, v in zip(pw, vals)) if name in ("do_bench", "timer") else None
+        summary[name] = {"median_ms": statistics.median(vals), "cv": cv(vals), "perfwatch_ratio": ratio, "per_run_ms": vals}
+    refs = [summary[n]["cv"] for n in ("do_bench", "timer") if n in summary and summary[n]["cv"] is not None]
+    if refs and summary["perfwatch"]["cv"] is not None:
+        summary["perfwatch_cv_over_best_reference"] = summary["perfwatch"]["cv"] / min(refs)
+    hosts = [r["perfwatch"]["host_ms"] for r in runs if r["perfwatch"]["host_ms"]]
+    if hosts:
+        summary["host_fraction"] = statistics.median(hosts) / statistics.median(pw)
+    return summary
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("cases", nargs="+", help="SUITE:BENCHMARK:MODE:SIZE")
     ap.add_argument("--backend", default="cuda")
-    ap.add_argument("--processes", type=int, default=5)
-    ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--min-time", type=float, default=1.0)
+    ap.add_argument("--runs", type=int, default=5, help="independent measurements per tool (default 5)")
+    ap.add_argument("--processes", type=int, default=5, help="perfwatch worker processes per run (default 5)")
+    ap.add_argument("--min-time", type=float, default=0.5, help="perfwatch's --min-time per process (default 0.5)")
+    ap.add_argument("--ref-min-time", type=float, default=1.0, help="the references' measuring time (default 1)")
     ap.add_argument("--timeout", type=float, default=600)
-    ap.add_argument("--json", help="write per-process results and the summary here")
+    ap.add_argument("--json", help="write every run and the summary here")
     ap.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--first", default="do_bench", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
-        print("FIDELITY " + json.dumps(one(args.cases[0], args.backend, args.min_time, args.rounds)))
+        print("FIDELITY " + json.dumps(references(args.cases[0], args.backend, args.min_time, args.first)))
         return 0
-    report = {"cases": {}}
-    print(f"{'case':38} {'timer':10} {'median ms':>10} {'CV %':>7} {'pw/ref':>7}")
+    report: dict = {"settings": vars(args), "cases": {}}
+    print(f"{'case':38} {'timer':13} {'median ms':>10} {'CV %':>7} {'pw/ref':>7}")
     for case in args.cases:
         runs = []
-        for _ in range(args.processes):
-            env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-            try:
-                p = subprocess.run([sys.executable, __file__, "--one", case, "--backend", args.backend,
-                                    "--min-time", str(args.min_time), "--rounds", str(args.rounds)],
-                                   capture_output=True, text=True, timeout=args.timeout, env=env)
-            except subprocess.TimeoutExpired:
-                print(f"{case}: a process timed out", file=sys.stderr)
-                continue
-            line = [ln for ln in p.stdout.splitlines() if ln.startswith("FIDELITY ")]
-            if p.returncode or not line:
-                print(f"{case}: process failed (rc {p.returncode}): {p.stderr[-1500:]}", file=sys.stderr)
-                continue
-            runs.append(json.loads(line[0][len("FIDELITY "):]))
-        if not runs:
+        for r in range(args.runs):
+            t0 = time.perf_counter()
+            steps = [("pw", None), ("ref", None)] if r % 2 == 0 else [("ref", None), ("pw", None)]  # alternate
+            one: dict = {}
+            for what, _ in steps:
+                if what == "pw":
+                    try:
+                        one["perfwatch"] = perfwatch_run(case, args.backend, args.min_time, args.processes,
+                                                         args.timeout, f"fidelity-{r}")
+                    except Exception as exc:  # noqa: BLE001 - report and go on with the next run
+                        print(f"{case}: {exc}", file=sys.stderr)
+                else:
+                    one["refs"] = reference_process(case, args.backend, args.ref_min_time,
+                                                    "do_bench" if r % 2 == 0 else "timer", args.timeout)
+            if one.get("perfwatch") and one.get("refs"):
+                one["seconds"] = round(time.perf_counter() - t0, 1)
+                runs.append(one)
+                print(f"  run {r}: perfwatch {one['perfwatch']['ms']:.4f} (processes "
+                      f"{', '.join(f'{m:.4f}' for m in one['perfwatch']['process_medians_ms'])}) refs "
+                      f"{', '.join(f'{k} {v:.4f}' for k, v in one['refs'].items())} [{one['seconds']} s]", flush=True)
+        if len(runs) < 2:
             continue
-        summary = {}
-        pw = [r["ms"]["perfwatch"] for r in runs]
-        for name in runs[0]["ms"]:
-            vals = [r["ms"][name] for r in runs]
-            ratio = statistics.mean(p_ / v for p_, v in zip(pw, vals)) if name != "perfwatch" else None
-            c = cv(vals)
-            summary[name] = {"median_ms": statistics.median(vals), "cv": c, "perfwatch_ratio": ratio, "per_process_ms": vals}
-            print(f"{case:38} {name:10} {statistics.median(vals):10.4f} {100 * c if c is not None else float('nan'):7.2f} "
-                  f"{ratio if ratio is not None else float('nan'):7.3f}")
-        report["cases"][case] = {"summary": summary, "processes": runs}
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2))
+        summary = summarize_case(runs)
+        for name, s in summary.items():
+            if not isinstance(s, dict):
+                continue
+            c, ratio = s["cv"], s["perfwatch_ratio"]
+            print(f"{case:38} {name:13} {s['median_ms']:10.4f} {100 * c if c is not None else float('nan'):7.2f} "
+                  f"{ratio if ratio is not None else float('nan'):7.3f}", flush=True)
+        if "perfwatch_cv_over_best_reference" in summary:
+            print(f"{case:38} perfwatch CV / best reference CV = {summary['perfwatch_cv_over_best_reference']:.2f}"
+                  f"; host time / step time = {summary.get('host_fraction', float('nan')):.2f}", flush=True)
+        report["cases"][case] = {"summary": summary, "runs": runs}
+        if args.json:  # after every case: a run cut short keeps what it measured
+            Path(args.json).write_text(json.dumps(report, indent=2))
     return 0
 
 

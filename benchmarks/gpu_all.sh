@@ -3,15 +3,16 @@
 #
 #   bash benchmarks/gpu_all.sh OUTDIR [SECTION ...]
 #
-# Sections (default: all, in this order): env llm uvm ops dynamic vision autotune fidelity
+# Sections (default: all, in this order): env probe llm uvm ops dynamic vision fidelity
 #   env       nvidia-smi, versions, `perfwatch env`
-#   llm       --suite llm, eager/default/reduce-overhead, with --profile (traces in OUTDIR/traces)
-#   uvm       --suite uvm (caching / managed / managed_prefetch), eager and default: managed
-#             allocators cannot serve CUDA graphs, which reduce-overhead and max-autotune capture
-#   ops dynamic vision   eager/default/reduce-overhead
-#   autotune  max-autotune for a subset (ops matmul, layer_norm, pointwise_chain; llm inference):
-#             it autotunes every GEMM and takes minutes per model
-#   fidelity  benchmarks/fidelity.py: perfwatch vs do_bench vs torch Timer, 5 fresh processes
+#   probe     benchmarks/uvm_graph_probe.py: does the managed allocator serve CUDA graphs?
+#   llm       --suite llm, with --profile (traces in OUTDIR/traces)
+#   uvm       --suite uvm (caching / managed / managed_prefetch); the managed ones are stored as
+#             "unsupported" under reduce-overhead and max-autotune (CUDA graphs; see probe)
+#   ops dynamic vision
+#   fidelity  benchmarks/fidelity.py: perfwatch (--processes 5) vs do_bench vs torch Timer, 5 runs
+# Modes: PERFWATCH_GPU_MODES (default eager,default,reduce-overhead,max-autotune); max-autotune
+# autotunes every GEMM and takes minutes per model, so its runs get a 900 s case timeout.
 # Size: PERFWATCH_GPU_SIZE (default small). Time: PERFWATCH_GPU_BUDGET_S (default 3000 s) for
 # the whole script; a section that would start after it is skipped and says so (cases already
 # finished are in the database). Needs perfwatch importable (run from the repo root) with
@@ -19,7 +20,9 @@
 set -u
 OUTDIR=${1:?usage: gpu_all.sh OUTDIR [SECTION ...]}
 shift
-SECTIONS=${*:-env llm uvm ops dynamic vision autotune fidelity}
+SECTIONS=${*:-env probe llm uvm ops dynamic vision fidelity}
+MODES=${PERFWATCH_GPU_MODES:-eager,default,reduce-overhead,max-autotune}
+case $MODES in *max-autotune*) CASE_TIMEOUT=900 ;; *) CASE_TIMEOUT=300 ;; esac
 SIZE=${PERFWATCH_GPU_SIZE:-small}
 BUDGET=${PERFWATCH_GPU_BUDGET_S:-3000}
 MIN_TIME=${PERFWATCH_GPU_MIN_TIME:-0.5}
@@ -52,19 +55,14 @@ for s in $SECTIONS; do
         $PY -c 'import cupti,importlib.metadata as m;print("cupti-python",m.version("cupti-python"))' 2>&1 | tail -1
         $PY -m perfwatch env 2>&1 | head -40; } > "$OUTDIR/logs/env.txt" 2>&1
       cat "$OUTDIR/logs/env.txt" ;;
-    llm) pw_run llm --suite llm --modes eager,default,reduce-overhead --timeout 300 --profile --profile-dir "$OUTDIR/traces" ;;
-    uvm) pw_run uvm --suite uvm --modes eager,default --timeout 300 ;;
-    ops) pw_run ops --suite ops --modes eager,default,reduce-overhead --timeout 300 ;;
-    dynamic) pw_run dynamic --suite dynamic --modes eager,default,reduce-overhead --timeout 300 ;;
-    vision) pw_run vision --suite vision --modes eager,default,reduce-overhead --timeout 300 ;;
-    autotune)
-      pw_run autotune-ops --suite ops --benchmarks matmul,layer_norm,pointwise_chain --modes eager,max-autotune --timeout 420
-      pw_run autotune-llm --suite llm --benchmarks inference --modes eager,max-autotune --timeout 420 ;;
+    probe) timeout 120 $PY benchmarks/uvm_graph_probe.py managed > "$OUTDIR/logs/probe.txt" 2>&1; cat "$OUTDIR/logs/probe.txt" ;;
+    llm) pw_run llm --suite llm --modes "$MODES" --timeout $CASE_TIMEOUT --profile --profile-dir "$OUTDIR/traces" ;;
+    uvm|ops|dynamic|vision) pw_run $s --suite $s --modes "$MODES" --timeout $CASE_TIMEOUT ;;
     fidelity)
       t=$(left)
       if [ "$t" -lt 60 ]; then echo "== fidelity: SKIPPED (budget spent)" | tee -a "$OUTDIR/logs/skipped.txt"; continue; fi
       timeout --kill-after=10 "$t" $PY benchmarks/fidelity.py ${PERFWATCH_FIDELITY_CASES:-llm:train:eager:small llm:train:reduce-overhead:small ops:matmul:eager:large} \
-        --processes "${PERFWATCH_FIDELITY_PROCESSES:-5}" --min-time 1 --json "$OUTDIR/fidelity.json" 2>&1 | tee "$OUTDIR/logs/fidelity.log" ;;
+        --runs "${PERFWATCH_FIDELITY_RUNS:-5}" --processes "${PERFWATCH_FIDELITY_PROCESSES:-5}" --json "$OUTDIR/fidelity.json" 2>&1 | tee "$OUTDIR/logs/fidelity.log" ;;
     *) echo "unknown section $s" >&2 ;;
   esac
 done

@@ -1,7 +1,10 @@
 """Several worker processes per case (--processes) and benchmarks' unsupported modes."""
 
 import json
+import subprocess
+import sys
 
+import pytest
 from conftest import REPO, run_cli
 
 from perfwatch.repeats import combine
@@ -80,3 +83,17 @@ def test_unsupported_mode_is_stored_with_its_reason_and_is_not_a_failure(sqlite_
     assert rows["reduce-overhead"]["status"] == "unsupported"
     assert "needs a custom allocator" in rows["reduce-overhead"]["error"]
     assert rows["eager"]["status"] == "ok"
+
+
+@pytest.mark.slow
+def test_fidelity_script_compares_perfwatch_with_a_reference_on_cpu(tmp_path):
+    out = tmp_path / "fid.json"
+    res = subprocess.run([sys.executable, str(REPO / "benchmarks" / "fidelity.py"), "ops:layer_norm:eager:tiny",
+                          "--backend", "cpu", "--runs", "2", "--processes", "2", "--min-time", "0.05",
+                          "--ref-min-time", "0.05", "--json", str(out)], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    summary = json.loads(out.read_text())["cases"]["ops:layer_norm:eager:tiny"]["summary"]
+    assert {"perfwatch", "perfwatch-1p", "timer"} <= set(summary)
+    assert len(summary["perfwatch"]["per_run_ms"]) == 2 and summary["perfwatch"]["median_ms"] > 0
+    assert 0.2 < summary["timer"]["perfwatch_ratio"] < 5  # the same step, timed two ways
+    assert "perfwatch_cv_over_best_reference" in summary
