@@ -109,3 +109,14 @@ def test_managed_allocator_needs_cuda():
         pytest.skip("this machine has a GPU; the CPU-only behaviour is what is tested here")
     with pytest.raises(uvm.UvmUnavailable, match="CUDA is not available"):
         uvm.install_allocator("managed")
+
+
+def test_managed_benchmarks_state_why_cuda_graph_modes_are_unsupported():
+    from perfwatch.suites import load_suite
+
+    suite = load_suite("uvm")
+    assert suite.get("caching").unsupported_modes == {}
+    for name in ("managed", "managed_prefetch"):
+        modes = suite.get(name).unsupported_modes
+        assert set(modes) == {"reduce-overhead", "max-autotune"}
+        assert all("CUDA graphs" in reason for reason in modes.values())
