@@ -155,9 +155,8 @@ def main() -> int:
         runs = []
         for r in range(args.runs):
             t0 = time.perf_counter()
-            steps = [("pw", None), ("ref", None)] if r % 2 == 0 else [("ref", None), ("pw", None)]  # alternate
             one: dict = {}
-            for what, _ in steps:
+            for what in (("pw", "ref") if r % 2 == 0 else ("ref", "pw")):  # alternate who goes first
                 if what == "pw":
                     try:
                         one["perfwatch"] = perfwatch_run(case, args.backend, args.min_time, args.processes,

@@ -18,7 +18,8 @@ from __future__ import annotations
 import statistics
 from dataclasses import replace
 
-from perfwatch.results import HIGHER, LOWER, STATUS_OK, CaseResult, Metric
+from perfwatch.collectors.timing import throughput_metric
+from perfwatch.results import LOWER, STATUS_OK, CaseResult, Metric
 from perfwatch.stats import summarize
 
 TIMING_METRICS = ("step_time", "step_time_mad", "host_time", "throughput")
@@ -56,9 +57,7 @@ def combine(first: CaseResult, repeats: list[CaseResult]) -> CaseResult:
     thr = first.metric("throughput")
     if thr is not None and first.metric("step_time").value > 0 and med > 0:
         items = thr.value * first.metric("step_time").value / 1e3  # items per step
-        out.append(Metric("throughput", items / (med / 1e3), thr.unit, HIGHER,
-                          ci_low=items / (ci_high / 1e3) if ci_high > 0 else None,
-                          ci_high=items / (ci_low / 1e3) if ci_low > 0 else None, n=s.n))
+        out.append(throughput_metric(items, thr.unit, med, ci_low, ci_high, s.n))
     timing["process_medians_ms"] = [round(v, 6) for v in medians]
     mean = statistics.fmean(medians)
     timing["process_cv"] = round(statistics.stdev(medians) / mean, 5) if mean > 0 else None

@@ -77,6 +77,10 @@ class RunOutcome:
         # "unsupported" is a benchmark's stated limit (a mode, a backend), not a failure
         return [c for c in self.cases if c.status not in (STATUS_OK, STATUS_UNSUPPORTED)]
 
+    @property
+    def unsupported(self) -> list[CaseResult]:
+        return [c for c in self.cases if c.status == STATUS_UNSUPPORTED]
+
 
 def parse_modes(text: str) -> tuple[str, ...]:
     modes = tuple(m.strip() for m in text.split(",") if m.strip())
@@ -248,10 +252,10 @@ def run_case(p: Plan, spec: CaseSpec, run_id: str, timeout_s: float, processes: 
     """One case: a worker process (or ``processes`` of them, combined); never raises for the case."""
     from perfwatch import repeats
 
-    reason = p.suite.get(spec.benchmark).unsupported_modes.get(spec.mode)
+    reason = p.suite.get(spec.benchmark).unsupported_reason(spec.backend, spec.mode)
     if reason:  # known not to work: say why, start nothing
         return CaseResult(case_id=uuid.uuid4().hex, run_id=run_id, spec=spec, status=STATUS_UNSUPPORTED,
-                          error=f"{spec.benchmark} does not run under {spec.mode}: {reason}",
+                          error=reason,
                           started_at=datetime.now(timezone.utc).isoformat(), duration_s=0.0)
     try:
         case = run_worker(spec, run_id, timeout_s)

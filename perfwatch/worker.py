@@ -110,10 +110,9 @@ def run_case(spec: CaseSpec) -> dict[str, Any]:
 
     suite = load_suite(spec.suite_source or spec.suite)
     bench = suite.get(spec.benchmark)
-    if spec.backend not in bench.backends:
-        raise CaseFailed(STATUS_UNSUPPORTED, f"{bench.name} does not run on {spec.backend} (supports {', '.join(bench.backends)})")
-    if spec.mode in bench.unsupported_modes:
-        raise CaseFailed(STATUS_UNSUPPORTED, f"{bench.name} does not run under {spec.mode}: {bench.unsupported_modes[spec.mode]}")
+    reason = bench.unsupported_reason(spec.backend, spec.mode)
+    if reason:
+        raise CaseFailed(STATUS_UNSUPPORTED, reason)
     compiled = spec.mode != "eager"
     metrics: list[Metric] = []
     details: dict[str, Any] = {}

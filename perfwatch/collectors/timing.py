@@ -14,14 +14,13 @@ Method (docs/measurement.md):
 - Python's cyclic garbage collector is off while samples are taken (as ``timeit`` does): a
   collection lands in whichever sample it falls into and turns a launch-bound step into an outlier.
   A workload that relies on cycles being collected mid-run still runs; its memory just waits.
-- several processes per case (``perfwatch run --processes N``) are combined by the runner
-  (``combine_processes`` below): the reported step time is the median of the processes' medians.
+- several processes per case (``perfwatch run --processes N``) are combined in
+  ``perfwatch/repeats.py``: the reported step time is the median of the processes' medians.
 """
 
 from __future__ import annotations
 
 import gc
-import statistics
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -169,9 +168,13 @@ def timing_metrics(result: TimingResult, items_per_step: float, item_unit: str) 
     if result.host_ms is not None:
         out.append(Metric("host_time", result.host_ms, "ms", LOWER))
     if s.median > 0 and items_per_step:
-        per_s = items_per_step / (s.median / 1e3)
-        # The CI of a throughput is the CI of the step time, inverted.
-        out.append(Metric("throughput", per_s, f"{item_unit}/s", HIGHER,
-                          ci_low=items_per_step / (s.ci_high / 1e3) if s.ci_high > 0 else None,
-                          ci_high=items_per_step / (s.ci_low / 1e3) if s.ci_low > 0 else None, n=s.n))
+        out.append(throughput_metric(items_per_step, f"{item_unit}/s", s.median, s.ci_low, s.ci_high, s.n))
     return out
+
+
+def throughput_metric(items_per_step: float, unit: str, median_ms: float, ci_low_ms: float, ci_high_ms: float,
+                      n: int) -> Metric:
+    """Items per second at the median step time; its CI is the step time's CI, inverted."""
+    return Metric("throughput", items_per_step / (median_ms / 1e3), unit, HIGHER,
+                  ci_low=items_per_step / (ci_high_ms / 1e3) if ci_high_ms > 0 else None,
+                  ci_high=items_per_step / (ci_low_ms / 1e3) if ci_low_ms > 0 else None, n=n)

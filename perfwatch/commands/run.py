@@ -108,11 +108,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         print(summary_table(outcome.cases))
-        for c in (c for c in outcome.cases if c.status != "ok"):  # failed, and unsupported with its reason
+        for c in outcome.failed + outcome.unsupported:  # each with its reason
             print(f"  {c.spec.benchmark} [{c.spec.mode}] {c.status}: {(c.error or '').splitlines()[0] if c.error else ''}")
-        unsupported = sum(c.status == "unsupported" for c in outcome.cases)
-        ok = len(outcome.cases) - len(outcome.failed) - unsupported
-        print(f"run {run.run_id}: {ok}/{len(outcome.cases)} case(s) ok" + (f", {unsupported} unsupported" if unsupported else ""))
+        n_unsupported = len(outcome.unsupported)
+        ok = len(outcome.cases) - len(outcome.failed) - n_unsupported
+        print(f"run {run.run_id}: {ok}/{len(outcome.cases)} case(s) ok"
+              + (f", {n_unsupported} unsupported" if n_unsupported else ""))
         for g in regressions:
             print(f"  REGRESSION {g['benchmark']} [{g['mode']}] {g['metric']}: {g['before']:.4g} -> {g['after']:.4g} "
                   f"{g['unit']} ({g['change'] * 100:+.1f}%, confidence {g['confidence'] * 100:.2f}%)")

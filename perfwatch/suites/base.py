@@ -130,6 +130,14 @@ class Benchmark:
     # with that reason, without building anything
     unsupported_modes: Mapping[str, str] = field(default_factory=dict)
 
+    def unsupported_reason(self, backend: str, mode: str) -> str | None:
+        """Why this benchmark cannot run on ``backend`` under ``mode``; None when it can."""
+        if backend not in self.backends:
+            return f"{self.name} does not run on {backend} (supports {', '.join(self.backends)})"
+        if mode in self.unsupported_modes:
+            return f"{self.name} does not run under {mode}: {self.unsupported_modes[mode]}"
+        return None
+
 
 @dataclass(frozen=True)
 class Suite:

@@ -10,7 +10,8 @@ The allocator is installed at the start of ``build``, before the worker's first 
 (each case is a fresh process). The worker adds a pass counting page faults and migrated bytes
 through CUPTI (``perfwatch[uvm]``). Managed allocators cannot serve CUDA graphs' private pools
 (reduce-overhead and max-autotune capture CUDA graphs): those two cases are stored as
-``unsupported``, with that reason, for the managed benchmarks. Managed memory is capped at half the GPU's free memory when the case starts.
+``unsupported``, with that reason, for the managed benchmarks. Managed memory is capped at half
+the GPU's free memory when the case starts.
 """
 
 from __future__ import annotations
