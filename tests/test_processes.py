@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 from conftest import REPO, run_cli
@@ -97,3 +98,15 @@ def test_fidelity_script_compares_perfwatch_with_a_reference_on_cpu(tmp_path):
     assert len(summary["perfwatch"]["per_run_ms"]) == 2 and summary["perfwatch"]["median_ms"] > 0
     assert 0.2 < summary["timer"]["perfwatch_ratio"] < 5  # the same step, timed two ways
     assert "perfwatch_cv_over_best_reference" in summary
+
+
+def test_a_timing_only_worker_skips_the_memory_and_accuracy_passes():
+    from perfwatch import worker
+
+    spec = CaseSpec(suite=SUITE, benchmark="add", mode="eager", backend="cpu", size="tiny", suite_source=SUITE,
+                    min_time_s=0.01)
+    full = {m["name"] for m in worker.run_case(spec)["metrics"]}
+    timed = {m["name"] for m in worker.run_case(replace(spec, timing_only=True))["metrics"]}
+    assert "step_time" in timed and "first_call_time" in timed
+    assert "peak_rss" in full and "peak_rss" not in timed
+    assert "accuracy_fp64_max_abs_error" in full and not any(n.startswith("accuracy") for n in timed)

@@ -47,3 +47,13 @@ def test_cuda_chunks_drop_the_sample_after_each_sync(monkeypatch):
     got = timing._cuda_chunk(lambda: calls.__setitem__(0, calls[0] + 1), 5)
     assert got == [2.0] * 5 and calls[0] == 6  # six recorded, the first one dropped
     assert timing._host_time(lambda: None) >= 0
+
+
+def test_garbage_collector_is_off_while_sampling_and_restored_after():
+    import gc
+
+    seen = []
+    timing.measure(lambda: seen.append(gc.isenabled()), "cpu", lambda: 0, min_time_s=0.001, min_samples=3)
+    assert gc.isenabled()
+    assert seen[:3] == [True] * 3  # warm-up runs as usual ...
+    assert seen[-1] is False  # ... the timed samples run without collections
