@@ -7,12 +7,16 @@ each tool, alternating between the tools from one run to the next:
   - do_bench:  ``triton.testing.do_bench(step, return_mode="median")`` in a fresh process
     (CUDA only; it clears the L2 cache before every call and times each call with its own events);
   - timer:     ``torch.utils.benchmark.Timer(...).adaptive_autorange()`` median, in the same fresh
-    process as do_bench (the two in rotating order).
+    process as do_bench;
+  - inproc:    perfwatch's own ``measure()`` (the worker's method) for the same time, in that same
+    process, on the same steps; the three in rotating order.
 Each tool is used once per run, as a user would use it. Per case it prints each tool's median
-over the runs, perfwatch's ratio to each reference (target 0.97-1.03) and each tool's run-to-run
-coefficient of variation (target: <= 0.5% for GPU-bound work; for launch-bound work at most half
-the best reference's CV). ``perfwatch-1p`` is the first worker process of each perfwatch run alone:
-what ``--processes 1`` would have stored, so the effect of the method is visible side by side.
+over the runs, perfwatch's ratio to each reference and each tool's run-to-run coefficient of
+variation (target: <= 0.5% for GPU-bound work; for launch-bound work at most half the best
+reference's CV). The ratio (target 0.97-1.03) is taken in one process: ``inproc`` over each
+reference, per run, averaged over the runs; the ratio of the separate perfwatch runs is printed
+beside it. ``perfwatch-1p`` is the first worker process of each perfwatch run alone: what
+``--processes 1`` would have stored, so the effect of the method is visible side by side.
 
     python benchmarks/fidelity.py llm:train:eager:small ops:matmul:eager:large --runs 5 --processes 5 \\
         --backend cuda --json out.json
@@ -33,14 +37,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def references(case: str, backend: str, min_time: float, first: str) -> dict:
-    """Runs in a fresh process: build the case like the worker, time it with do_bench and Timer."""
+    """Runs in a fresh process: build the case like the worker, time it with do_bench, Timer and
+    perfwatch's measure(), each for about ``min_time``."""
     sys.path.insert(0, str(ROOT))
     import torch
 
     from perfwatch import worker
     from perfwatch.backends import synchronize
     from perfwatch.collectors import torch_compat
-    from perfwatch.collectors.timing import warm_up
+    from perfwatch.collectors.timing import measure, warm_up
     from perfwatch.results import CaseSpec
     from perfwatch.suites import load_suite
 
@@ -65,14 +70,21 @@ def references(case: str, backend: str, min_time: float, first: str) -> dict:
             threshold=0.1, min_run_time=min(min_time, 1.0), max_run_time=max(2.0, 2 * min_time))
         return m.median * 1e3
 
-    timers = {"timer": tm}
+    def pw() -> float:
+        r = measure(call, backend, torch_compat.compile_count if mode != "eager" else (lambda: 0),
+                    min_time_s=min_time, max_time_s=min_time, max_samples=100_000)
+        return statistics.median(r.samples_ms)
+
+    timers = {"timer": tm, "inproc": pw}
     if backend == "cuda":
         timers["do_bench"] = db
-    order = sorted(timers, key=lambda n: n != first)
-    return {n: timers[n]() for n in order}
+    names = sorted(timers)
+    k = names.index(first) if first in names else 0
+    return {n: timers[n]() for n in names[k:] + names[:k]}  # rotate who goes first
 
 
-def perfwatch_run(case: str, backend: str, min_time: float, processes: int, timeout: float, label: str) -> dict:
+def perfwatch_run(case: str, backend: str, min_time: float, processes: int, timeout: float, label: str,
+                  max_time: float | None = None) -> dict:
     """One `perfwatch run --processes K` of the case, through the runner (no database)."""
     sys.path.insert(0, str(ROOT))
     from perfwatch import runner
@@ -81,7 +93,7 @@ def perfwatch_run(case: str, backend: str, min_time: float, processes: int, time
     suite_name, bench_name, mode, size = case.split(":")
     req = runner.RunRequest(suite=suite_name, backend=backend, modes=(mode,), benchmarks=(bench_name,), size=size,
                             accuracy=False)
-    plan = runner.plan(req, Config(min_time_s=min_time))
+    plan = runner.plan(req, Config(min_time_s=min_time, max_time_s=max_time))
     res = runner.run_case(plan, plan.specs[0], label, timeout, processes=processes)
     if res.status != "ok":
         raise RuntimeError(f"{case}: perfwatch case {res.status}: {res.error}")
@@ -89,7 +101,8 @@ def perfwatch_run(case: str, backend: str, min_time: float, processes: int, time
     medians = timing.get("process_medians_ms") or [res.metric("step_time").value]
     host = res.metric("host_time")
     return {"ms": res.metric("step_time").value, "first_process_ms": medians[0], "process_medians_ms": medians,
-            "host_ms": host.value if host else None, "inner": timing.get("inner_loops"), "method": timing.get("method")}
+            "host_ms": host.value if host else None, "inner": timing.get("inner_loops"), "method": timing.get("method"),
+            "timed_s": timing.get("timed_s"), "precision": timing.get("precision")}
 
 
 def reference_process(case: str, backend: str, min_time: float, first: str, timeout: float) -> dict | None:
@@ -113,7 +126,8 @@ def cv(xs: list[float]) -> float | None:
 
 def summarize_case(runs: list[dict]) -> dict:
     summary = {}
-    names = ["perfwatch", "perfwatch-1p"] + [n for n in ("do_bench", "timer") if all(n in r["refs"] for r in runs)]
+    refs = [n for n in ("do_bench", "timer") if all(n in r["refs"] for r in runs)]
+    names = ["perfwatch", "perfwatch-1p"] + (["inproc"] if all("inproc" in r["refs"] for r in runs) else []) + refs
     pw = [r["perfwatch"]["ms"] for r in runs]
     for name in names:
         if name == "perfwatch":
@@ -122,11 +136,17 @@ def summarize_case(runs: list[dict]) -> dict:
             vals = [r["perfwatch"]["first_process_ms"] for r in runs]
         else:
             vals = [r["refs"][name] for r in runs]
-        ratio = statistics.mean(p / v for p, v in zip(pw, vals)) if name in ("do_bench", "timer") else None
-        summary[name] = {"median_ms": statistics.median(vals), "cv": cv(vals), "perfwatch_ratio": ratio, "per_run_ms": vals}
-    refs = [summary[n]["cv"] for n in ("do_bench", "timer") if n in summary and summary[n]["cv"] is not None]
-    if refs and summary["perfwatch"]["cv"] is not None:
-        summary["perfwatch_cv_over_best_reference"] = summary["perfwatch"]["cv"] / min(refs)
+        summary[name] = {"median_ms": statistics.median(vals), "cv": cv(vals), "per_run_ms": vals}
+        if name in refs:
+            # in one process (the issue's ratio), and across the separate perfwatch runs
+            if "inproc" in names:
+                rs = [r["refs"]["inproc"] / r["refs"][name] for r in runs]
+                summary[name]["inproc_ratio"] = statistics.mean(rs)
+                summary[name]["inproc_ratio_se"] = statistics.stdev(rs) / len(rs) ** 0.5 if len(rs) > 1 else None
+            summary[name]["perfwatch_ratio"] = statistics.mean(p / v for p, v in zip(pw, vals))
+    ref_cvs = [summary[n]["cv"] for n in refs if summary[n]["cv"] is not None]
+    if ref_cvs and summary["perfwatch"]["cv"] is not None:
+        summary["perfwatch_cv_over_best_reference"] = summary["perfwatch"]["cv"] / min(ref_cvs)
     hosts = [r["perfwatch"]["host_ms"] for r in runs if r["perfwatch"]["host_ms"]]
     if hosts:
         summary["host_fraction"] = statistics.median(hosts) / statistics.median(pw)
@@ -140,6 +160,8 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=5, help="independent measurements per tool (default 5)")
     ap.add_argument("--processes", type=int, default=5, help="perfwatch worker processes per run (default 5)")
     ap.add_argument("--min-time", type=float, default=0.5, help="perfwatch's --min-time per process (default 0.5)")
+    ap.add_argument("--max-time", type=float, default=None,
+                    help="perfwatch's --max-time per process (default: perfwatch's, 5 x --min-time)")
     ap.add_argument("--ref-min-time", type=float, default=1.0, help="the references' measuring time (default 1)")
     ap.add_argument("--timeout", type=float, default=600)
     ap.add_argument("--json", help="write every run and the summary here")
@@ -150,7 +172,7 @@ def main() -> int:
         print("FIDELITY " + json.dumps(references(args.cases[0], args.backend, args.min_time, args.first)))
         return 0
     report: dict = {"settings": vars(args), "cases": {}}
-    print(f"{'case':38} {'timer':13} {'median ms':>10} {'CV %':>7} {'pw/ref':>7}")
+    print(f"{'case':38} {'timer':13} {'median ms':>10} {'CV %':>7} {'ratio in one process':>21} {'pw runs/ref':>11}")
     for case in args.cases:
         runs = []
         for r in range(args.runs):
@@ -160,12 +182,12 @@ def main() -> int:
                 if what == "pw":
                     try:
                         one["perfwatch"] = perfwatch_run(case, args.backend, args.min_time, args.processes,
-                                                         args.timeout, f"fidelity-{r}")
+                                                         args.timeout, f"fidelity-{r}", args.max_time)
                     except Exception as exc:  # noqa: BLE001 - report and go on with the next run
                         print(f"{case}: {exc}", file=sys.stderr)
                 else:
                     one["refs"] = reference_process(case, args.backend, args.ref_min_time,
-                                                    "do_bench" if r % 2 == 0 else "timer", args.timeout)
+                                                    ("do_bench", "inproc", "timer")[r % 3], args.timeout)
             if one.get("perfwatch") and one.get("refs"):
                 one["seconds"] = round(time.perf_counter() - t0, 1)
                 runs.append(one)
@@ -178,9 +200,10 @@ def main() -> int:
         for name, s in summary.items():
             if not isinstance(s, dict):
                 continue
-            c, ratio = s["cv"], s["perfwatch_ratio"]
+            c, ratio, inproc = s["cv"], s.get("perfwatch_ratio"), s.get("inproc_ratio")
+            ip = f"{inproc:.3f} +- {s['inproc_ratio_se'] or 0:.3f}" if inproc is not None else ""
             print(f"{case:38} {name:13} {s['median_ms']:10.4f} {100 * c if c is not None else float('nan'):7.2f} "
-                  f"{ratio if ratio is not None else float('nan'):7.3f}", flush=True)
+                  f"{ip:>21} {ratio if ratio is not None else float('nan'):11.3f}", flush=True)
         if "perfwatch_cv_over_best_reference" in summary:
             print(f"{case:38} perfwatch CV / best reference CV = {summary['perfwatch_cv_over_best_reference']:.2f}"
                   f"; host time / step time = {summary.get('host_fraction', float('nan')):.2f}", flush=True)

@@ -36,6 +36,8 @@ class Config:
     min_time_s: float = 1.0  # timed samples collected for at least this long per case
     min_samples: int = 10
     max_samples: int = 1000
+    max_time_s: float | None = None  # a noisy step is sampled on up to this long (None: 5 x min_time_s)
+    precision: float = 0.01  # ...until its median's 95% CI is within +-precision (relative)
     processes: int = 1  # fresh worker processes per case; the step time is the median of their medians
     spool_dir: str | None = None
     slack_webhook: str | None = None
@@ -62,6 +64,8 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
             v = float(value)
             if v <= 0:
                 raise ValueError("must be > 0")
+            if name == "precision" and v >= 1:
+                raise ValueError("a fraction: 0.01 means +-1%")
             return v
         if "int" in kind:
             v = int(value)

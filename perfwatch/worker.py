@@ -129,12 +129,14 @@ def run_case(spec: CaseSpec) -> dict[str, Any]:
             metrics.append(Metric("first_call_time", first_s, "s", LOWER))
             phase = "timing"
             timing = measure(call, spec.backend, torch_compat.compile_count if compiled else (lambda: 0),
-                             min_time_s=spec.min_time_s, min_samples=spec.min_samples, max_samples=spec.max_samples)
+                             min_time_s=spec.min_time_s, min_samples=spec.min_samples, max_samples=spec.max_samples,
+                             max_time_s=spec.max_time_s, precision=spec.precision)
     except Exception as exc:
         raise CaseFailed(classify(exc, phase), f"{phase}: {type(exc).__name__}: {exc}") from exc
     metrics += timing_metrics(timing, workload.items_per_step, workload.item_unit)
     details["timing"] = {"method": timing.method, "inner_loops": timing.inner, "warmup_calls": timing.warmup_calls,
-                         "warmup_s": round(timing.warmup_s, 3)}
+                         "warmup_s": round(timing.warmup_s, 3), "timed_s": round(timing.timed_s, 3),
+                         "precision": round(timing.rel_ci, 5) if timing.rel_ci is not None else None}
     if timing.host_ms is not None and timing.samples_ms:
         # Host time to issue a step over the step time: near 1 means launch-bound.
         details["timing"]["host_fraction"] = round(timing.host_ms / sorted(timing.samples_ms)[len(timing.samples_ms) // 2], 3)

@@ -25,6 +25,8 @@ def _store_file(tmp_path):
         (["--suite", "/no/such/suite.py"], "suite file not found"),
         (["--suite", FAULTS, "--benchmarks", "gpu_only", "--backend", "cpu"], "does not run on cpu"),
         (["--suite", "llm", "--timeout", "-1"], "--timeout"),
+        (["--suite", "llm", "--precision", "5"], "--precision: precision = 5.0 is invalid (a fraction: 0.01 means +-1%)"),
+        (["--suite", "llm", "--max-time", "0"], "--max-time"),
     ],
 )
 def test_bad_run_requests_exit_2_and_write_nothing(tmp_path, args, message):

@@ -94,7 +94,8 @@ def test_fidelity_script_compares_perfwatch_with_a_reference_on_cpu(tmp_path):
                           "--ref-min-time", "0.05", "--json", str(out)], capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr
     summary = json.loads(out.read_text())["cases"]["ops:layer_norm:eager:tiny"]["summary"]
-    assert {"perfwatch", "perfwatch-1p", "timer"} <= set(summary)
+    assert {"perfwatch", "perfwatch-1p", "inproc", "timer"} <= set(summary)
+    assert 0.5 < summary["timer"]["inproc_ratio"] < 2  # perfwatch's measure() and Timer, one process
     assert len(summary["perfwatch"]["per_run_ms"]) == 2 and summary["perfwatch"]["median_ms"] > 0
     assert 0.2 < summary["timer"]["perfwatch_ratio"] < 5  # the same step, timed two ways
     assert "perfwatch_cv_over_best_reference" in summary

@@ -57,3 +57,30 @@ def test_garbage_collector_is_off_while_sampling_and_restored_after():
     assert gc.isenabled()
     assert seen[:3] == [True] * 3  # warm-up runs as usual ...
     assert seen[-1] is False  # ... the timed samples run without collections
+
+
+def test_block_precision_reads_the_spread_between_blocks_not_single_samples():
+    steady = [10.0] * 100
+    assert timing.block_precision(steady) == 0.0
+    # Phases: 20 samples at 8 ms, 20 at 12 ms, ... Neighbours agree, blocks do not.
+    phased = [8.0 if (i // 20) % 2 == 0 else 12.0 for i in range(200)]
+    rel = timing.block_precision(phased)
+    assert rel is not None and 0.1 < rel < 0.3
+    assert timing.block_precision([1.0, 2.0, 3.0]) is None  # too few to say
+    assert timing.block_precision([float(i % 2) + 1 for i in range(10)]) is not None  # blocks shrink to fit
+
+
+def test_a_noisy_step_is_sampled_up_to_max_time_a_steady_one_stops_at_min_time():
+    import time
+
+    def step():
+        t = time.perf_counter() + 0.0005
+        while time.perf_counter() < t:
+            pass
+
+    easy = timing.measure(step, "cpu", lambda: 0, min_time_s=0.05, max_time_s=2.0, precision=0.9)
+    assert easy.timed_s < 0.5 and easy.rel_ci is not None and easy.rel_ci <= 0.9
+    hard = timing.measure(step, "cpu", lambda: 0, min_time_s=0.05, max_time_s=0.3, precision=1e-9)
+    assert hard.timed_s >= 0.3 and len(hard.samples_ms) > len(easy.samples_ms)
+    s = {m.name: m for m in timing.timing_metrics(hard, 1, "items")}["step_time"]
+    assert s.ci_low <= s.value * (1 - hard.rel_ci) + 1e-12 and s.ci_high >= s.value * (1 + hard.rel_ci) - 1e-12

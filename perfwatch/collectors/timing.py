@@ -10,7 +10,13 @@ Method (docs/measurement.md):
   training loop; the first sample after each synchronization is dropped); the host's own time
   to issue a step is measured apart (``host_time``: near the step time means launch-bound);
 - elsewhere each sample is bracketed by device synchronization and timed with perf_counter;
-- samples are collected until both ``min_time_s`` of timed work and ``min_samples`` are reached;
+- samples are collected until both ``min_time_s`` of timed work and ``min_samples`` are reached,
+  and then on, up to ``max_time_s``, while the step time is less precise than ``precision``: the
+  95% CI half-width of the median over consecutive blocks of samples (batch medians), relative to
+  the median. Blocks, not single samples, because a launch-bound step's noise comes in phases of
+  the host that last a good part of a second (benchmarks/noise_probe.py): neighbouring samples are
+  alike, so the spread between blocks is the honest measure of how well the median is known, and
+  a noisy case earns more time where a steady one stops at ``min_time_s``;
 - Python's cyclic garbage collector is off while samples are taken (as ``timeit`` does): a
   collection lands in whichever sample it falls into and turns a launch-bound step into an outlier.
   A workload that relies on cycles being collected mid-run still runs; its memory just waits.
@@ -38,9 +44,32 @@ class TimingResult:
     warmup_s: float
     method: str
     host_ms: float | None = None  # host time to issue one step (CUDA), queue empty
+    rel_ci: float | None = None  # block-based 95% CI half-width of the median / median, at the end
+    timed_s: float = 0.0  # seconds of timed steps
 
 
 CUDA_CHUNK = 20  # samples recorded back to back between two host synchronizations
+BLOCK = 20  # samples per block for the precision estimate (one CUDA chunk)
+MIN_BLOCKS = 5  # fewer blocks than this say nothing about precision
+
+
+def block_precision(samples_ms: list[float] | tuple[float, ...]) -> float | None:
+    """Relative 95% CI half-width of the median, from the medians of consecutive blocks.
+
+    Blocks are BLOCK samples long, shorter when there are too few samples for MIN_BLOCKS of
+    them. None when even single samples make fewer than MIN_BLOCKS blocks.
+    """
+    import statistics
+
+    n = len(samples_ms)
+    b = max(1, min(BLOCK, n // MIN_BLOCKS))
+    blocks = [statistics.median(samples_ms[i:i + b]) for i in range(0, n - b + 1, b)]
+    if len(blocks) < MIN_BLOCKS:
+        return None
+    med = statistics.median(samples_ms)
+    if med <= 0:
+        return None
+    return 1.96 * statistics.stdev(blocks) / len(blocks) ** 0.5 / med
 
 
 def warm_up(call: Callable[[], Any], device: str, compiles: Callable[[], int], min_warmup: int = 3,
@@ -89,7 +118,8 @@ def _timer(device: str):
 
 
 def measure(call: Callable[[], Any], device: str, compiles: Callable[[], int], min_time_s: float = 1.0,
-            min_samples: int = 10, max_samples: int = 1000, target_sample_s: float = 0.002) -> TimingResult:
+            min_samples: int = 10, max_samples: int = 1000, target_sample_s: float = 0.002,
+            max_time_s: float | None = None, precision: float = 0.01) -> TimingResult:
     warm_calls, warm_s = warm_up(call, device, compiles)
     timed, method = _timer(device)
 
@@ -105,7 +135,8 @@ def measure(call: Callable[[], Any], device: str, compiles: Callable[[], int], m
 
     samples: list[float] = []
     spent = 0.0
-    deadline = time.perf_counter() + max(60.0, 20 * min_time_s)  # a bound on slow steps
+    max_time_s = max(min_time_s, max_time_s if max_time_s is not None else 5 * min_time_s)
+    deadline = time.perf_counter() + max(60.0, 20 * max_time_s)  # a bound on slow steps
     host_ms = None
     gc_was_enabled = gc.isenabled()
     gc.collect()
@@ -121,12 +152,21 @@ def measure(call: Callable[[], Any], device: str, compiles: Callable[[], int], m
                 chunk = [timed(batch)]
             samples += [ms / inner for ms in chunk]
             spent += sum(chunk) / 1e3
-            if len(samples) >= min_samples and (spent >= min_time_s or time.perf_counter() > deadline):
+            if len(samples) < min_samples or spent < min_time_s:
+                if time.perf_counter() > deadline and len(samples) >= min_samples:
+                    break
+                continue
+            if spent >= max_time_s or time.perf_counter() > deadline:
+                break
+            if device != "cuda" and len(samples) % 10:
+                continue  # single CPU samples: judge precision every 10th, it costs a sort
+            rel = block_precision(samples)
+            if rel is not None and rel <= precision:
                 break
     finally:
         if gc_was_enabled:
             gc.enable()
-    return TimingResult(tuple(samples), inner, warm_calls, warm_s, method, host_ms)
+    return TimingResult(tuple(samples), inner, warm_calls, warm_s, method, host_ms, block_precision(samples), spent)
 
 
 def _cuda_chunk(batch: Callable[[], None], n: int) -> list[float]:
@@ -160,15 +200,18 @@ def _host_time(batch: Callable[[], None], reps: int = 5) -> float:
 
 def timing_metrics(result: TimingResult, items_per_step: float, item_unit: str) -> list[Metric]:
     s = summarize(result.samples_ms)
+    ci_low, ci_high = s.ci_low, s.ci_high
+    if result.rel_ci is not None:  # neighbouring samples are alike: the block CI is the honest one when wider
+        ci_low, ci_high = min(ci_low, s.median * (1 - result.rel_ci)), max(ci_high, s.median * (1 + result.rel_ci))
     out = [
-        Metric("step_time", s.median, "ms", LOWER, spread=s.iqr, ci_low=s.ci_low, ci_high=s.ci_high, n=s.n,
+        Metric("step_time", s.median, "ms", LOWER, spread=s.iqr, ci_low=ci_low, ci_high=ci_high, n=s.n,
                samples=result.samples_ms),
         Metric("step_time_mad", s.mad, "ms", LOWER),
     ]
     if result.host_ms is not None:
         out.append(Metric("host_time", result.host_ms, "ms", LOWER))
     if s.median > 0 and items_per_step:
-        out.append(throughput_metric(items_per_step, f"{item_unit}/s", s.median, s.ci_low, s.ci_high, s.n))
+        out.append(throughput_metric(items_per_step, f"{item_unit}/s", s.median, ci_low, ci_high, s.n))
     return out
 
 

@@ -23,6 +23,10 @@ def register(sub) -> None:
     run.add_argument("--dtype", default="float32", help="parameter dtype (default float32; bf16 autocast on cuda)")
     run.add_argument("--timeout", type=float, default=None, help="seconds per case, compile included (default 900)")
     run.add_argument("--min-time", type=float, default=None, help="seconds of timed steps per case (default 1)")
+    run.add_argument("--max-time", type=float, default=None, metavar="S",
+                     help="sample a noisy step on, up to S seconds, until --precision is met (default 5 x --min-time)")
+    run.add_argument("--precision", type=float, default=None, metavar="F",
+                     help="target: the step time's 95%% CI within +-F of it (default 0.01)")
     run.add_argument("--processes", type=int, default=None, metavar="N",
                      help="fresh worker processes per case; step time = median of their medians (default 1)")
     run.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE", help="label the run (repeatable)")
@@ -66,7 +70,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from perfwatch.store.engine import redact
     from perfwatch.summary import summary_table
 
-    cfg = config(args, timeout_s=args.timeout, min_time_s=args.min_time, processes=args.processes)
+    cfg = config(args, timeout_s=args.timeout, min_time_s=args.min_time, processes=args.processes,
+                 max_time_s=args.max_time, precision=args.precision)
     req = runner.RunRequest(
         suite=args.suite, backend=args.backend, modes=runner.parse_modes(args.modes),
         benchmarks=tuple(b.strip() for b in args.benchmarks.split(",") if b.strip()),
