@@ -6,7 +6,8 @@ runner records crash or timeout. Passes, in order, never mixed:
   1. compiled (or eager) build; first call timed cold; outputs of the first steps kept;
   2. warm-up until compilation settles, then the timed samples (compile counters watch 1-2);
   3. a memory pass; 3b. unified-memory counters (benchmarks with uvm_counters, on CUDA; CUPTI);
-  3c. a torch.profiler window (--profile); 4. the accuracy references (eager and float64 builds).
+  3c. a torch.profiler window (--profile); 4. the accuracy references (eager and float64 builds);
+  5. eager on CUDA: a fresh build captured into a CUDA graph, its replays timed (graph_time).
 A timing-only spec (the repeat processes of ``--processes``) stops after pass 2.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import statistics
 import sys
 import time
 import traceback
@@ -205,6 +207,19 @@ def run_case(spec: CaseSpec) -> dict[str, Any]:
         details["accuracy"] = verdict.reason
         if not verdict.passed:
             status, error = STATUS_ACCURACY, verdict.reason
+
+    # Pass 5: CUDA-graph replay of an eager step, last: a failed capture can spoil the stream.
+    if spec.backend == "cuda" and not compiled:
+        from perfwatch.collectors.graphs import graph_metrics
+
+        try:
+            fresh = bench.build(_context(spec, bench, "eager"))
+            step_ms = statistics.median(timing.samples_ms) if timing.samples_ms else None
+            more, info = graph_metrics(fresh.step, step_ms)
+            metrics += more
+            details.update(info)
+        except Exception as exc:
+            details["graph_status"] = f"failed: {type(exc).__name__}: {exc}"
     return {"status": status, "error": error, "metrics": [m.to_dict() for m in metrics], "details": details}
 
 

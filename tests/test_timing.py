@@ -84,3 +84,36 @@ def test_a_noisy_step_is_sampled_up_to_max_time_a_steady_one_stops_at_min_time()
     assert hard.timed_s >= 0.3 and len(hard.samples_ms) > len(easy.samples_ms)
     s = {m.name: m for m in timing.timing_metrics(hard, 1, "items")}["step_time"]
     assert s.ci_low <= s.value * (1 - hard.rel_ci) + 1e-12 and s.ci_high >= s.value * (1 + hard.rel_ci) - 1e-12
+
+
+def test_graph_replay_reports_the_figure_or_why_not(monkeypatch):
+    from perfwatch.collectors import graphs
+
+    monkeypatch.setattr(graphs, "replay_time", lambda call, min_time_s: ([1.0, 2.0, 3.0], 0.05))
+    metrics, details = graphs.graph_metrics(lambda: None, step_ms=8.0)
+    assert [(m.name, m.value, m.unit) for m in metrics] == [("graph_time", 2.0, "ms")]
+    assert details == {"graph_status": "ok", "graph_capture_s": 0.05, "graph_fraction": 0.25}
+
+    def refuse(call, min_time_s):
+        raise RuntimeError("Attempting CUDA graph capture of step() for an instance of AdamW but "
+                           "param_groups' capturable is False.\nmore text")
+
+    metrics, details = graphs.graph_metrics(lambda: None, step_ms=8.0)
+    monkeypatch.setattr(graphs, "replay_time", refuse)
+    metrics, details = graphs.graph_metrics(lambda: None, step_ms=8.0)
+    assert metrics == []
+    assert details["graph_status"].startswith("not capturable: RuntimeError: Attempting CUDA graph capture")
+    assert "more text" not in details["graph_status"]
+
+
+def test_cpu_cases_have_no_graph_pass():
+    from perfwatch import worker
+    from perfwatch.results import CaseSpec
+
+    from conftest import REPO
+
+    suite = str(REPO / "tests" / "data" / "fault_suite.py")
+    out = worker.run_case(CaseSpec(suite=suite, benchmark="add", mode="eager", backend="cpu", size="tiny",
+                                   suite_source=suite, min_time_s=0.01))
+    assert "graph_status" not in out["details"] and "graph_time" not in {m["name"] for m in out["metrics"]}
+    assert out["details"]["timing"]["timed_s"] >= 0.01

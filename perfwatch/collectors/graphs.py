@@ -1,0 +1,67 @@
+"""CUDA-graph replay time of an eager step: what the GPU needs when the host is out of the way.
+
+A launch-bound eager step is timed as fast as the host can issue its kernels (``step_time``,
+with ``host_time`` the host's own cost). Capturing one step into a CUDA graph and timing its
+replays gives the third figure, ``graph_time``: the kernels alone, back to back. Read together:
+step ≈ host ≫ graph means the step is launch-bound and CUDA graphs (reduce-overhead) would pay;
+step ≈ graph means the GPU is the limit. Replay timing is also nearly free of the host's noise.
+
+It applies where a step can be captured: no host synchronization inside (``.item()``, printing
+a tensor), no CPU-side work that depends on GPU values, optimizers built with
+``capturable=True``. Where capture fails the case records why (``graph_status``), never a figure.
+Replaying re-runs the step's side effects (an optimizer update) on the captured tensors, which
+is harmless for timing. This pass runs after every other pass that steps the build: a failed
+capture can leave the stream unusable for the rest of the process.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any, Callable
+
+from perfwatch.results import LOWER, Metric
+
+WARMUP_CALLS = 3  # on a side stream, as torch.cuda.graphs recommends before capture
+
+
+def replay_time(call: Callable[[], Any], min_time_s: float = 0.2, max_samples: int = 500) -> tuple[list[float], float]:
+    """Capture ``call`` once and time replays; returns (per-replay ms samples, capture seconds)."""
+    import torch
+
+    from perfwatch.collectors.timing import CUDA_CHUNK, _cuda_chunk
+
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(WARMUP_CALLS):
+            call()
+    torch.cuda.current_stream().wait_stream(side)
+    torch.cuda.synchronize()
+    graph = torch.cuda.CUDAGraph()
+    t0 = time.perf_counter()
+    with torch.cuda.graph(graph):
+        call()
+    torch.cuda.synchronize()
+    capture_s = time.perf_counter() - t0
+    graph.replay()
+    torch.cuda.synchronize()
+    samples: list[float] = []
+    while sum(samples) / 1e3 < min_time_s and len(samples) < max_samples:
+        samples += _cuda_chunk(graph.replay, CUDA_CHUNK)
+    del graph
+    return samples, capture_s
+
+
+def graph_metrics(call: Callable[[], Any], step_ms: float | None, min_time_s: float = 0.2) -> tuple[list[Metric], dict]:
+    """The graph_time metric and details, or no metric and the reason in ``graph_status``."""
+    try:
+        samples, capture_s = replay_time(call, min_time_s)
+    except Exception as exc:  # most often: a host sync or a non-capturable optimizer inside the step
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        return [], {"graph_status": f"not capturable: {type(exc).__name__}: {first}"}
+    med = statistics.median(samples)
+    details: dict[str, Any] = {"graph_status": "ok", "graph_capture_s": round(capture_s, 3)}
+    if step_ms:
+        details["graph_fraction"] = round(med / step_ms, 3)  # GPU time / step time: low = launch-bound
+    return [Metric("graph_time", med, "ms", LOWER, n=len(samples))], details
