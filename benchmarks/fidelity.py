@@ -9,7 +9,10 @@ each tool, alternating between the tools from one run to the next:
   - timer:     ``torch.utils.benchmark.Timer(...).adaptive_autorange()`` median, in the same fresh
     process as do_bench;
   - inproc:    perfwatch's own ``measure()`` (the worker's method) for the same time, in that same
-    process, on the same steps; the three in rotating order.
+    process, on the same steps; the three in rotating order;
+  - graph:     eager on CUDA, where the step captures: perfwatch's ``graph_time`` (the first worker's)
+    run to run, and in the reference process the captured step's replays timed as perfwatch
+    times them and by do_bench (the ratio).
 Each tool is used once per run, as a user would use it. Per case it prints each tool's median
 over the runs, perfwatch's ratio to each reference and each tool's run-to-run coefficient of
 variation (target: <= 0.5% for GPU-bound work; for launch-bound work at most half the best
@@ -80,7 +83,25 @@ def references(case: str, backend: str, min_time: float, first: str) -> dict:
         timers["do_bench"] = db
     names = sorted(timers)
     k = names.index(first) if first in names else 0
-    return {n: timers[n]() for n in names[k:] + names[:k]}  # rotate who goes first
+    out = {n: timers[n]() for n in names[k:] + names[:k]}  # rotate who goes first
+    if backend == "cuda" and mode == "eager":  # last: a failed capture can spoil the stream
+        out.update(graph_references(call, min_time))
+    return out
+
+
+def graph_references(call, min_time: float) -> dict:
+    """The step captured as a CUDA graph: replays timed as perfwatch does and by do_bench."""
+    import triton.testing
+
+    from perfwatch.collectors import graphs
+
+    try:
+        graph, _ = graphs.capture(call)
+    except Exception as exc:  # noqa: BLE001 - not capturable: say so, no figure
+        return {"graph_status": f"not capturable: {type(exc).__name__}"}
+    pw = statistics.median(graphs.time_replays(graph, min_time_s=0.2))
+    db = float(triton.testing.do_bench(graph.replay, warmup=25, rep=max(100, int(min_time * 1000)), return_mode="median"))
+    return {"graph_inproc": pw, "graph_do_bench": db}
 
 
 def perfwatch_run(case: str, backend: str, min_time: float, processes: int, timeout: float, label: str,
@@ -100,7 +121,9 @@ def perfwatch_run(case: str, backend: str, min_time: float, processes: int, time
     timing = res.details.get("timing", {})
     medians = timing.get("process_medians_ms") or [res.metric("step_time").value]
     host = res.metric("host_time")
+    graph = res.metric("graph_time")
     return {"ms": res.metric("step_time").value, "first_process_ms": medians[0], "process_medians_ms": medians,
+            "graph_ms": graph.value if graph else None,
             "host_ms": host.value if host else None, "inner": timing.get("inner_loops"), "method": timing.get("method"),
             "timed_s": timing.get("timed_s"), "precision": timing.get("precision")}
 
@@ -147,6 +170,14 @@ def summarize_case(runs: list[dict]) -> dict:
     ref_cvs = [summary[n]["cv"] for n in refs if summary[n]["cv"] is not None]
     if ref_cvs and summary["perfwatch"]["cv"] is not None:
         summary["perfwatch_cv_over_best_reference"] = summary["perfwatch"]["cv"] / min(ref_cvs)
+    graphs = [r["perfwatch"].get("graph_ms") for r in runs]
+    if all(graphs) and all("graph_do_bench" in r["refs"] for r in runs):
+        refs_g = [r["refs"]["graph_do_bench"] for r in runs]
+        rs = [r["refs"]["graph_inproc"] / r["refs"]["graph_do_bench"] for r in runs]
+        summary["graph"] = {"median_ms": statistics.median(graphs), "cv": cv(graphs), "per_run_ms": graphs,
+                            "do_bench_median_ms": statistics.median(refs_g), "do_bench_cv": cv(refs_g),
+                            "inproc_ratio": statistics.mean(rs),
+                            "inproc_ratio_se": statistics.stdev(rs) / len(rs) ** 0.5 if len(rs) > 1 else None}
     hosts = [r["perfwatch"]["host_ms"] for r in runs if r["perfwatch"]["host_ms"]]
     if hosts:
         summary["host_fraction"] = statistics.median(hosts) / statistics.median(pw)
@@ -199,6 +230,11 @@ def main() -> int:
         summary = summarize_case(runs)
         for name, s in summary.items():
             if not isinstance(s, dict):
+                continue
+            if name == "graph":
+                print(f"{case:38} graph replay: perfwatch {s['median_ms']:.4f} ms CV {100 * (s['cv'] or 0):.2f}%, do_bench "
+                      f"{s['do_bench_median_ms']:.4f} ms CV {100 * (s['do_bench_cv'] or 0):.2f}%, ratio in one process "
+                      f"{s['inproc_ratio']:.3f}", flush=True)
                 continue
             c, ratio, inproc = s["cv"], s.get("perfwatch_ratio"), s.get("inproc_ratio")
             ip = f"{inproc:.3f} +- {s['inproc_ratio_se'] or 0:.3f}" if inproc is not None else ""

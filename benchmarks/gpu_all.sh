@@ -3,13 +3,15 @@
 #
 #   bash benchmarks/gpu_all.sh OUTDIR [SECTION ...]
 #
-# Sections (default: all, in this order): env probe llm uvm ops dynamic vision fidelity
+# Sections (default: all, in this order): env probe llm uvm ops dynamic vision noise fidelity
 #   env       nvidia-smi, versions, `perfwatch env`
 #   probe     benchmarks/uvm_graph_probe.py: does the managed allocator serve CUDA graphs?
 #   llm       --suite llm, with --profile (traces in OUTDIR/traces)
 #   uvm       --suite uvm (caching / managed / managed_prefetch); the managed ones are stored as
 #             "unsupported" under reduce-overhead and max-autotune (CUDA graphs; see probe)
 #   ops dynamic vision
+#   noise     benchmarks/noise_probe.py: where a launch-bound step's noise comes from (processes,
+#             time, blocks), 8 processes x 10 rounds, unpinned and pinned to one core each
 #   fidelity  benchmarks/fidelity.py: perfwatch (--processes 5) vs do_bench vs torch Timer, 5 runs
 # Modes: PERFWATCH_GPU_MODES (default eager,default,reduce-overhead,max-autotune); max-autotune
 # autotunes every GEMM and takes minutes per model, so its runs get a 900 s case timeout.
@@ -20,7 +22,7 @@
 set -u
 OUTDIR=${1:?usage: gpu_all.sh OUTDIR [SECTION ...]}
 shift
-SECTIONS=${*:-env probe llm uvm ops dynamic vision fidelity}
+SECTIONS=${*:-env probe llm uvm ops dynamic vision noise fidelity}
 MODES=${PERFWATCH_GPU_MODES:-eager,default,reduce-overhead,max-autotune}
 case $MODES in *max-autotune*) CASE_TIMEOUT=900 ;; *) CASE_TIMEOUT=300 ;; esac
 SIZE=${PERFWATCH_GPU_SIZE:-small}
@@ -58,6 +60,11 @@ for s in $SECTIONS; do
     probe) timeout 120 $PY benchmarks/uvm_graph_probe.py managed > "$OUTDIR/logs/probe.txt" 2>&1; cat "$OUTDIR/logs/probe.txt" ;;
     llm) pw_run llm --suite llm --modes "$MODES" --timeout $CASE_TIMEOUT --profile --profile-dir "$OUTDIR/traces" ;;
     uvm|ops|dynamic|vision) pw_run $s --suite $s --modes "$MODES" --timeout $CASE_TIMEOUT ;;
+    noise)
+      for pin in none distinct; do
+        timeout 300 $PY benchmarks/noise_probe.py llm:train:eager:small --procs 8 --rounds 10 --block 0.15 --pin $pin \
+          --json "$OUTDIR/noise-$pin.json" 2>&1 | tee "$OUTDIR/logs/noise-$pin.log"
+      done ;;
     fidelity)
       t=$(left)
       if [ "$t" -lt 60 ]; then echo "== fidelity: SKIPPED (budget spent)" | tee -a "$OUTDIR/logs/skipped.txt"; continue; fi

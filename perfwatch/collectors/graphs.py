@@ -25,11 +25,9 @@ from perfwatch.results import LOWER, Metric
 WARMUP_CALLS = 3  # on a side stream, as torch.cuda.graphs recommends before capture
 
 
-def replay_time(call: Callable[[], Any], min_time_s: float = 0.2, max_samples: int = 500) -> tuple[list[float], float]:
-    """Capture ``call`` once and time replays; returns (per-replay ms samples, capture seconds)."""
+def capture(call: Callable[[], Any]):
+    """Warm ``call`` up on a side stream, capture one call into a CUDA graph; (graph, seconds)."""
     import torch
-
-    from perfwatch.collectors.timing import CUDA_CHUNK, _cuda_chunk
 
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
@@ -43,14 +41,30 @@ def replay_time(call: Callable[[], Any], min_time_s: float = 0.2, max_samples: i
     with torch.cuda.graph(graph):
         call()
     torch.cuda.synchronize()
-    capture_s = time.perf_counter() - t0
+    return graph, time.perf_counter() - t0
+
+
+def time_replays(graph, min_time_s: float = 0.2, max_samples: int = 500) -> list[float]:
+    """Per-replay ms, CUDA_CHUNK replays back to back per host synchronization (as step timing)."""
+    import torch
+
+    from perfwatch.collectors.timing import CUDA_CHUNK, _cuda_chunk
+
     graph.replay()
     torch.cuda.synchronize()
     samples: list[float] = []
     while sum(samples) / 1e3 < min_time_s and len(samples) < max_samples:
         samples += _cuda_chunk(graph.replay, CUDA_CHUNK)
-    del graph
-    return samples, capture_s
+    return samples
+
+
+def replay_time(call: Callable[[], Any], min_time_s: float = 0.2) -> tuple[list[float], float]:
+    """Capture ``call`` once and time replays; returns (per-replay ms samples, capture seconds)."""
+    graph, capture_s = capture(call)
+    try:
+        return time_replays(graph, min_time_s), capture_s
+    finally:
+        del graph
 
 
 def graph_metrics(call: Callable[[], Any], step_ms: float | None, min_time_s: float = 0.2) -> tuple[list[Metric], dict]:
