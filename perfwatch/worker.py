@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import statistics
 import sys
 import time
 import traceback
@@ -139,9 +138,10 @@ def run_case(spec: CaseSpec) -> dict[str, Any]:
     details["timing"] = {"method": timing.method, "inner_loops": timing.inner, "warmup_calls": timing.warmup_calls,
                          "warmup_s": round(timing.warmup_s, 3), "timed_s": round(timing.timed_s, 3),
                          "precision": round(timing.rel_ci, 5) if timing.rel_ci is not None else None}
-    if timing.host_ms is not None and timing.samples_ms:
+    step_ms = next(m.value for m in metrics if m.name == "step_time")
+    if timing.host_ms is not None and step_ms > 0:
         # Host time to issue a step over the step time: near 1 means launch-bound.
-        details["timing"]["host_fraction"] = round(timing.host_ms / sorted(timing.samples_ms)[len(timing.samples_ms) // 2], 3)
+        details["timing"]["host_fraction"] = round(timing.host_ms / step_ms, 3)
     if watch:
         metrics += watch.metrics()
         details.update(watch.details())
@@ -214,7 +214,6 @@ def run_case(spec: CaseSpec) -> dict[str, Any]:
 
         try:
             fresh = bench.build(_context(spec, bench, "eager"))
-            step_ms = statistics.median(timing.samples_ms) if timing.samples_ms else None
             more, info = graph_metrics(fresh.step, step_ms)
             metrics += more
             details.update(info)

@@ -61,10 +61,7 @@ def time_replays(graph, min_time_s: float = 0.2, max_samples: int = 500) -> list
 def replay_time(call: Callable[[], Any], min_time_s: float = 0.2) -> tuple[list[float], float]:
     """Capture ``call`` once and time replays; returns (per-replay ms samples, capture seconds)."""
     graph, capture_s = capture(call)
-    try:
-        return time_replays(graph, min_time_s), capture_s
-    finally:
-        del graph
+    return time_replays(graph, min_time_s), capture_s
 
 
 def graph_metrics(call: Callable[[], Any], step_ms: float | None, min_time_s: float = 0.2) -> tuple[list[Metric], dict]:

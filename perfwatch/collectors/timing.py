@@ -27,6 +27,7 @@ Method (docs/measurement.md):
 from __future__ import annotations
 
 import gc
+import statistics
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -59,8 +60,6 @@ def block_precision(samples_ms: list[float] | tuple[float, ...]) -> float | None
     Blocks are BLOCK samples long, shorter when there are too few samples for MIN_BLOCKS of
     them. None when even single samples make fewer than MIN_BLOCKS blocks.
     """
-    import statistics
-
     n = len(samples_ms)
     b = max(1, min(BLOCK, n // MIN_BLOCKS))
     blocks = [statistics.median(samples_ms[i:i + b]) for i in range(0, n - b + 1, b)]
@@ -152,14 +151,12 @@ def measure(call: Callable[[], Any], device: str, compiles: Callable[[], int], m
                 chunk = [timed(batch)]
             samples += [ms / inner for ms in chunk]
             spent += sum(chunk) / 1e3
-            if len(samples) < min_samples or spent < min_time_s:
-                if time.perf_counter() > deadline and len(samples) >= min_samples:
-                    break
+            if len(samples) < min_samples:
                 continue
             if spent >= max_time_s or time.perf_counter() > deadline:
                 break
-            if device != "cuda" and len(samples) % 10:
-                continue  # single CPU samples: judge precision every 10th, it costs a sort
+            if spent < min_time_s or (device != "cuda" and len(samples) % 10):
+                continue  # not yet min_time; single CPU samples are judged every 10th (a sort each)
             rel = block_precision(samples)
             if rel is not None and rel <= precision:
                 break
