@@ -10,9 +10,6 @@ each tool, alternating between the tools from one run to the next:
     process as do_bench;
   - inproc:    perfwatch's own ``measure()`` (the worker's method) for the same time, in that same
     process, on the same steps; the three in rotating order;
-  - cost:      perfwatch's ``step_cost`` (step time / host-probe time, stored for host-bound steps)
-    run to run; in the reference process each reference is bracketed by the same host probe, so
-    the references can be read normalised the same way (``<ref>/probe``);
   - graph:     eager on CUDA, where the step captures: perfwatch's ``graph_time`` (the first worker's)
     run to run, and in the reference process the captured step's replays timed as perfwatch
     times them and by do_bench (the ratio).
@@ -51,7 +48,7 @@ def references(case: str, backend: str, min_time: float, first: str) -> dict:
     from perfwatch import worker
     from perfwatch.backends import synchronize
     from perfwatch.collectors import torch_compat
-    from perfwatch.collectors.timing import host_probe, measure, warm_up
+    from perfwatch.collectors.timing import measure, warm_up
     from perfwatch.results import CaseSpec
     from perfwatch.suites import load_suite
 
@@ -86,17 +83,7 @@ def references(case: str, backend: str, min_time: float, first: str) -> dict:
         timers["do_bench"] = db
     names = sorted(timers)
     k = names.index(first) if first in names else 0
-    probe = host_probe(backend)
-
-    def probed() -> float:  # the host's speed now: median of 5 probe samples, queue empty
-        synchronize(backend)
-        return statistics.median(probe() for _ in range(5))
-
-    out = {}
-    for n in names[k:] + names[:k]:  # rotate who goes first
-        before = probed()
-        out[n] = timers[n]()
-        out[f"probe_{n}"] = (before + probed()) / 2
+    out = {n: timers[n]() for n in names[k:] + names[:k]}  # rotate who goes first
     if backend == "cuda" and mode == "eager":  # last: a failed capture can spoil the stream
         out.update(graph_references(call, min_time))
     return out
@@ -135,11 +122,8 @@ def perfwatch_run(case: str, backend: str, min_time: float, processes: int, time
     medians = timing.get("process_medians_ms") or [res.metric("step_time").value]
     host = res.metric("host_time")
     graph = res.metric("graph_time")
-    cost, probe = res.metric("step_cost"), res.metric("host_probe")
     return {"ms": res.metric("step_time").value, "first_process_ms": medians[0], "process_medians_ms": medians,
-            "graph_ms": graph.value if graph else None, "cost": cost.value if cost else None,
-            "probe_us": probe.value if probe else None,
-            "process_costs": timing.get("process_costs"),
+            "graph_ms": graph.value if graph else None,
             "host_ms": host.value if host else None, "inner": timing.get("inner_loops"), "method": timing.get("method"),
             "timed_s": timing.get("timed_s"), "precision": timing.get("precision")}
 
@@ -186,21 +170,6 @@ def summarize_case(runs: list[dict]) -> dict:
     ref_cvs = [summary[n]["cv"] for n in refs if summary[n]["cv"] is not None]
     if ref_cvs and summary["perfwatch"]["cv"] is not None:
         summary["perfwatch_cv_over_best_reference"] = summary["perfwatch"]["cv"] / min(ref_cvs)
-    # Host-normalised: perfwatch's step_cost, and each reference over the probe taken around it.
-    costs = [r["perfwatch"].get("cost") for r in runs]
-    if all(costs):
-        summary["perfwatch-cost"] = {"median": statistics.median(costs), "cv": cv(costs), "per_run": costs}
-        norm_cvs = []
-        for n in refs + (["inproc"] if "inproc" in names else []):
-            if all(f"probe_{n}" in r["refs"] for r in runs):
-                vals = [r["refs"][n] / r["refs"][f"probe_{n}"] for r in runs]
-                summary[f"{n}/probe"] = {"median": statistics.median(vals), "cv": cv(vals), "per_run": vals}
-                if n in refs:
-                    norm_cvs.append(cv(vals))
-        if ref_cvs:
-            summary["cost_cv_over_best_reference"] = cv(costs) / min(ref_cvs)
-        if norm_cvs:
-            summary["cost_cv_over_best_normalised_reference"] = cv(costs) / min(norm_cvs)
     graphs = [r["perfwatch"].get("graph_ms") for r in runs]
     if all(graphs) and all("graph_do_bench" in r["refs"] for r in runs):
         refs_g = [r["refs"]["graph_do_bench"] for r in runs]
@@ -255,17 +224,12 @@ def main() -> int:
                 runs.append(one)
                 print(f"  run {r}: perfwatch {one['perfwatch']['ms']:.4f} (processes "
                       f"{', '.join(f'{m:.4f}' for m in one['perfwatch']['process_medians_ms'])}) refs "
-                      f"{', '.join(f'{k} {v:.4f}' if isinstance(v, float) else f'{k} {v}' for k, v in one['refs'].items())}"
-                      f" cost {one['perfwatch'].get('cost')} [{one['seconds']} s]", flush=True)
+                      f"{', '.join(f'{k} {v:.4f}' for k, v in one['refs'].items())} [{one['seconds']} s]", flush=True)
         if len(runs) < 2:
             continue
         summary = summarize_case(runs)
         for name, s in summary.items():
             if not isinstance(s, dict):
-                continue
-            if name.endswith(("-cost", "/probe")):
-                print(f"{case:38} {name:13} {s['median']:10.1f} {100 * (s['cv'] or 0):7.2f}   (host-normalised, probe units)",
-                      flush=True)
                 continue
             if name == "graph":
                 print(f"{case:38} graph replay: perfwatch {s['median_ms']:.4f} ms CV {100 * (s['cv'] or 0):.2f}%, do_bench "
@@ -279,10 +243,6 @@ def main() -> int:
         if "perfwatch_cv_over_best_reference" in summary:
             print(f"{case:38} perfwatch CV / best reference CV = {summary['perfwatch_cv_over_best_reference']:.2f}"
                   f"; host time / step time = {summary.get('host_fraction', float('nan')):.2f}", flush=True)
-        if "cost_cv_over_best_reference" in summary:
-            print(f"{case:38} step_cost CV / best reference CV = {summary['cost_cv_over_best_reference']:.2f}"
-                  f"; / best host-normalised reference CV = "
-                  f"{summary.get('cost_cv_over_best_normalised_reference', float('nan')):.2f}", flush=True)
         report["cases"][case] = {"summary": summary, "runs": runs}
         if args.json:  # after every case: a run cut short keeps what it measured
             Path(args.json).write_text(json.dumps(report, indent=2))

@@ -22,7 +22,7 @@ from perfwatch.collectors.timing import throughput_metric
 from perfwatch.results import LOWER, STATUS_OK, CaseResult, Metric
 from perfwatch.stats import summarize
 
-TIMING_METRICS = ("step_time", "step_time_mad", "host_time", "host_probe", "step_cost", "throughput")
+TIMING_METRICS = ("step_time", "step_time_mad", "host_time", "throughput")
 
 
 def repeat_spec(spec):
@@ -54,12 +54,6 @@ def combine(first: CaseResult, repeats: list[CaseResult]) -> CaseResult:
     hosts = [c.metric("host_time").value for c in good if c.metric("host_time") is not None]
     if hosts:
         out.append(Metric("host_time", statistics.median(hosts), "ms", LOWER))
-    for name, unit in (("host_probe", "us"), ("step_cost", "probes")):  # host-normalised figures: median of processes
-        vals = [c.metric(name).value for c in good if c.metric(name) is not None]
-        if len(vals) * 2 > len(good):  # most processes found the step host-bound
-            out.append(Metric(name, statistics.median(vals), unit, LOWER, n=len(vals)))
-            if name == "step_cost":
-                timing["process_costs"] = [round(v, 3) for v in vals]
     thr = first.metric("throughput")
     if thr is not None and first.metric("step_time").value > 0 and med > 0:
         items = thr.value * first.metric("step_time").value / 1e3  # items per step

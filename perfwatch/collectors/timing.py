@@ -20,14 +20,6 @@ Method (docs/measurement.md):
 - Python's cyclic garbage collector is off while samples are taken (as ``timeit`` does): a
   collection lands in whichever sample it falls into and turns a launch-bound step into an outlier.
   A workload that relies on cycles being collected mid-run still runs; its memory just waits.
-- between CUDA chunks a fixed, tiny eager workload (``host_probe``: four small ops, no model)
-  is timed on the host. Its time is the host's speed at issuing work at that moment. A
-  launch-bound step's time follows the host's speed through its fast and slow phases, which last
-  seconds to minutes and move a whole run by 5-15% (docs/gpu-results.md); the probe moves with
-  them. ``step_cost`` = step time / probe time, stored for host-bound CUDA steps only
-  (``host_fraction`` >= HOST_BOUND): a step's cost in probe units, from which the host's phase
-  cancels. A GPU-bound step does not scale with the host, so there the ratio would only import
-  the probe's noise, and it is not stored;
 - several processes per case (``perfwatch run --processes N``) are combined in
   ``perfwatch/repeats.py``: the reported step time is the median of the processes' medians.
 """
@@ -55,45 +47,11 @@ class TimingResult:
     host_ms: float | None = None  # host time to issue one step (CUDA), queue empty
     rel_ci: float | None = None  # block-based 95% CI half-width of the median / median, at the end
     timed_s: float = 0.0  # seconds of timed steps
-    probe_ms: tuple[float, ...] = ()  # host probe times taken between chunks (CUDA)
 
 
 CUDA_CHUNK = 20  # samples recorded back to back between two host synchronizations
 BLOCK = 20  # samples per block for the precision estimate (one CUDA chunk)
 MIN_BLOCKS = 5  # fewer blocks than this say nothing about precision
-PROBE_REPS = 16  # host-probe iterations per probe sample (4 ops each: ~64 launches, well under 1 ms)
-HOST_BOUND = 0.8  # host_fraction from which a step counts as host-bound (step_cost is stored)
-
-
-def host_probe(device: str) -> Callable[[], float]:
-    """A fixed tiny eager workload on ``device``; the returned function times PROBE_REPS of it
-    on the host (ms per iteration) without waiting for the device: the host's speed at issuing
-    work. Built from constants (no random init: the workload's RNG stream is left alone). Call
-    it with the device queue empty, so that the launches never wait for queue space."""
-    import torch
-    import torch.nn.functional as F
-
-    w = torch.full((16, 16), 0.01, device=device)
-    b = torch.zeros(16, device=device)
-    x = torch.ones(4, 16, device=device)
-
-    def once() -> None:
-        y = F.linear(x, w, b)
-        y = F.gelu(y)
-        y = F.layer_norm(y, (16,))
-        y.add_(1.0)
-
-    def probe() -> float:
-        with torch.no_grad():
-            t0 = time.perf_counter()
-            for _ in range(PROBE_REPS):
-                once()
-            return (time.perf_counter() - t0) * 1e3 / PROBE_REPS
-
-    probe()  # the first calls pay lazy init (kernels, allocator, code paths)
-    probe()
-    synchronize(device)
-    return probe
 
 
 def block_precision(samples_ms: list[float] | tuple[float, ...]) -> float | None:
@@ -179,7 +137,6 @@ def measure(call: Callable[[], Any], device: str, compiles: Callable[[], int], m
     max_time_s = max(min_time_s, max_time_s if max_time_s is not None else 5 * min_time_s)
     deadline = time.perf_counter() + max(60.0, 20 * max_time_s)  # a bound on slow steps
     host_ms = None
-    probe, probes = None, []
     gc_was_enabled = gc.isenabled()
     gc.collect()
     gc.disable()
@@ -187,11 +144,9 @@ def measure(call: Callable[[], Any], device: str, compiles: Callable[[], int], m
         if device == "cuda":
             host_ms = _host_time(batch) / inner
             method = "cuda-events-pipelined"
-            probe = host_probe(device)
         while len(samples) < max_samples:
             if device == "cuda":
                 chunk = _cuda_chunk(batch, min(CUDA_CHUNK, max_samples - len(samples)))
-                probes.append(probe())  # the queue is empty after the chunk's synchronize
             else:
                 chunk = [timed(batch)]
             samples += [ms / inner for ms in chunk]
@@ -208,8 +163,7 @@ def measure(call: Callable[[], Any], device: str, compiles: Callable[[], int], m
     finally:
         if gc_was_enabled:
             gc.enable()
-    return TimingResult(tuple(samples), inner, warm_calls, warm_s, method, host_ms, block_precision(samples), spent,
-                        tuple(probes))
+    return TimingResult(tuple(samples), inner, warm_calls, warm_s, method, host_ms, block_precision(samples), spent)
 
 
 def _cuda_chunk(batch: Callable[[], None], n: int) -> list[float]:
@@ -253,21 +207,8 @@ def timing_metrics(result: TimingResult, items_per_step: float, item_unit: str) 
     ]
     if result.host_ms is not None:
         out.append(Metric("host_time", result.host_ms, "ms", LOWER))
-    out += host_metrics(s.median, result.host_ms, result.probe_ms)
     if s.median > 0 and items_per_step:
         out.append(throughput_metric(items_per_step, f"{item_unit}/s", s.median, ci_low, ci_high, s.n))
-    return out
-
-
-def host_metrics(step_ms: float, host_ms: float | None, probe_ms: tuple[float, ...] | list[float]) -> list[Metric]:
-    """``host_probe`` (the host's speed while the samples were taken) and, for a host-bound
-    step, ``step_cost`` = step time / probe time (the module docstring says why)."""
-    if not probe_ms:
-        return []
-    probe = statistics.median(probe_ms)
-    out = [Metric("host_probe", probe * 1e3, "us", LOWER, n=len(probe_ms))]
-    if host_ms is not None and step_ms > 0 and probe > 0 and host_ms / step_ms >= HOST_BOUND:
-        out.append(Metric("step_cost", step_ms / probe, "probes", LOWER, n=len(probe_ms)))
     return out
 
 
