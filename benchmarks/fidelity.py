@@ -224,7 +224,8 @@ def main() -> int:
                 runs.append(one)
                 print(f"  run {r}: perfwatch {one['perfwatch']['ms']:.4f} (processes "
                       f"{', '.join(f'{m:.4f}' for m in one['perfwatch']['process_medians_ms'])}) refs "
-                      f"{', '.join(f'{k} {v:.4f}' for k, v in one['refs'].items())} [{one['seconds']} s]", flush=True)
+                      f"{', '.join(f'{k} {v:.4f}' if isinstance(v, float) else f'{k} {v}' for k, v in one['refs'].items())}"
+                      f" [{one['seconds']} s]", flush=True)
         if len(runs) < 2:
             continue
         summary = summarize_case(runs)

@@ -16,9 +16,10 @@ def write_jsonl(records: list[dict[str, Any]], out: TextIO) -> None:
         out.write(json.dumps({k: r.get(k) for k in FIELDS}, default=str) + "\n")
 
 
-def write_csv(records: list[dict[str, Any]], out: TextIO) -> None:
+def write_csv(records: list[dict[str, Any]], out: TextIO, header: bool = True) -> None:
     w = csv.DictWriter(out, fieldnames=FIELDS, extrasaction="ignore", lineterminator="\n")
-    w.writeheader()
+    if header:
+        w.writeheader()
     for r in records:
         row = dict(r)
         row["params"] = json.dumps(r.get("params") or {}, sort_keys=True)

@@ -40,6 +40,24 @@ def test_example_user_suite_runs_and_exports(sqlite_url):
     assert all(r["run_id"] == runs[0]["id"] and r["status"] == "ok" for r in recs)
 
 
+def test_export_all_runs_oldest_first(sqlite_url, tmp_path):
+    for _ in range(2):
+        res = run_cli("run", "--suite", str(REPO / "examples" / "my_suite.py"), "--backend", "cpu", "--modes", "eager",
+                      "--min-time", "0.05", "--no-accuracy", "--db", sqlite_url)
+        assert res.returncode == 0, res.stderr
+    runs = [r["id"] for r in json.loads(run_cli("runs", "--json", "--db", sqlite_url).stdout)][::-1]  # oldest first
+    out = tmp_path / "all.jsonl"
+    res = run_cli("export", "--run", "all", "-o", str(out), "--db", sqlite_url)
+    assert res.returncode == 0 and "of 2 runs" in res.stderr
+    recs = [json.loads(line) for line in out.read_text().splitlines()]
+    seen = list(dict.fromkeys(r["run_id"] for r in recs))
+    assert seen == runs and all(r["metric"] for r in recs)
+    csv_text = run_cli("export", "--run", "all", "--format", "csv", "--db", sqlite_url).stdout
+    lines = csv_text.splitlines()
+    assert lines[0].startswith("run_id,") and sum(ln.startswith("run_id,") for ln in lines) == 1
+    assert len(lines) == len(recs) + 1
+
+
 def test_db_upgrade_and_current(db_url, tmp_path):
     fresh = f"sqlite:///{tmp_path / 'fresh.db'}"
     res = run_cli("db", "upgrade", "--db", fresh)

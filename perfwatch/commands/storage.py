@@ -18,11 +18,11 @@ def register(sub) -> None:
     runs.set_defaults(handler=cmd_runs)
 
     exp = sub.add_parser("export", help="write a run's metrics, one record per metric")
-    exp.add_argument("--run", default="latest", help="run id (or unique prefix) or 'latest' (default)")
+    exp.add_argument("--run", default="latest",
+                     help="run id (or unique prefix), 'latest' (default) or 'all' (every run, oldest first)")
     exp.add_argument("--format", default="jsonl", choices=["jsonl", "csv", "asv"])
     exp.add_argument("--output", "-o", help="file to write (default: stdout)")
-    exp.add_argument("--output-dir", help="--format asv: the (empty) asv results directory to write; "
-                     "--run all exports every run")
+    exp.add_argument("--output-dir", help="--format asv: the (empty) asv results directory to write")
     add_db(exp)
     exp.set_defaults(handler=cmd_export)
 
@@ -65,15 +65,31 @@ def cmd_export(args: argparse.Namespace) -> int:
         from perfwatch.commands.asvcmd import export_asv
 
         return export_asv(eng, args)
-    run_id = queries.resolve_run(eng, args.run)
-    records = queries.export_records(eng, [run_id])
-    writer = export.write_jsonl if args.format == "jsonl" else export.write_csv
+    if args.run == "all":
+        run_ids = queries.all_run_ids(eng)
+        if not run_ids:
+            raise UsageError("the database has no runs yet; start one with `perfwatch run --suite llm`")
+    else:
+        run_ids = [queries.resolve_run(eng, args.run)]
+
+    def write(out) -> int:
+        n = 0
+        for i, run_id in enumerate(run_ids):  # run by run: a whole history never sits in memory at once
+            records = queries.export_records(eng, [run_id])
+            if args.format == "jsonl":
+                export.write_jsonl(records, out)
+            else:
+                export.write_csv(records, out, header=i == 0)
+            n += len(records)
+        return n
+
     if args.output:
         with open(args.output, "w", newline="") as f:
-            writer(records, f)
-        print(f"wrote {len(records)} record(s) of run {run_id} to {args.output}", file=sys.stderr)
+            n = write(f)
+        what = f"run {run_ids[0]}" if len(run_ids) == 1 else f"{len(run_ids)} runs"
+        print(f"wrote {n} record(s) of {what} to {args.output}", file=sys.stderr)
     else:
-        writer(records, sys.stdout)
+        write(sys.stdout)
     return EXIT_OK
 
 

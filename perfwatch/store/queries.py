@@ -46,6 +46,11 @@ def list_runs(engine: Engine, limit: int = 20, suite: str | None = None) -> list
     return [dict(r, created_at=_iso(r["created_at"])) for r in _read(engine, stmt)]
 
 
+def all_run_ids(engine: Engine) -> list[str]:
+    """Every stored run's id, oldest first."""
+    return [r["id"] for r in _read(engine, select(Run.id).order_by(Run.created_at, Run.id))]
+
+
 def resolve_run(engine: Engine, ref: str) -> str:
     """A run id from 'latest' or an id (a unique prefix is enough)."""
     if ref == "latest":

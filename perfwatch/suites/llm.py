@@ -41,7 +41,10 @@ def build_train(ctx: BenchContext) -> Workload:
     model = make_gpt(ctx, max_seq=seq)
     data = torch.randint(model.cfg.vocab_size, (batch, seq + 1), device=ctx.device)
     idx, targets = data[:, :-1].contiguous(), data[:, 1:].contiguous()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    # capturable on CUDA: the step counters stay on the GPU, so the whole eager step can be
+    # captured and replayed as a CUDA graph (graph_time, docs/measurement.md). Since 2026-11-30;
+    # earlier llm train histories on CUDA used the default (host-side step counters).
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, capturable=ctx.device == "cuda")
 
     def forward_loss(idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         logits = model(idx)
