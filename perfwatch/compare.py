@@ -13,7 +13,7 @@ from perfwatch.results import EXACT_UNITS
 from perfwatch.store import queries
 from perfwatch.store.writes import params_key
 
-DEFAULT_METRICS = ("step_time", "throughput", "compile_time", "graph_breaks", "recompilations",
+DEFAULT_METRICS = ("step_time", "graph_time", "throughput", "compile_time", "graph_breaks", "recompilations",
                    "peak_memory_allocated", "peak_rss", "accuracy_pass")
 
 

@@ -13,18 +13,20 @@ def _value(case: CaseResult, name: str) -> float | None:
     return m.value if m else None
 
 
-def case_row(case: CaseResult) -> list[str]:
+def case_row(case: CaseResult, graph_column: bool = False) -> list[str]:
     st = case.metric("step_time")
     speedup = _value(case, "speedup_vs_eager")
     peak = next((case.metric(n) for n in PEAK_MEMORY if case.metric(n)), None)
     gb = _value(case, "graph_breaks")
     rc = _value(case, "recompilations")
     ct = _value(case, "compile_time")
+    graph = _value(case, "graph_time")
     return [
         case.spec.benchmark,
         case.spec.mode,
         case.status,
         f"{fmt_num(st.value)} ±{fmt_num(st.spread, 2)}" if st else "-",
+        *([fmt_num(graph) if graph is not None else "-"] if graph_column else []),
         f"{speedup:.2f}x" if speedup else "-",
         f"{ct:.1f}" if ct is not None else "-",
         "-" if gb is None else str(int(gb)),
@@ -34,5 +36,9 @@ def case_row(case: CaseResult) -> list[str]:
 
 
 def summary_table(cases: list[CaseResult]) -> str:
-    headers = ["benchmark", "mode", "status", "step ms (±IQR)", "vs eager", "compile s", "breaks", "recompiles", "peak mem"]
-    return render(headers, [case_row(c) for c in cases], right=(3, 4, 5, 6, 7, 8))
+    # "graph ms": the eager step replayed as a CUDA graph (graph_time), shown when any case has
+    # one: beside a launch-bound step time it says how much of the step is the GPU's own work.
+    graph_column = any(c.metric("graph_time") for c in cases)
+    headers = ["benchmark", "mode", "status", "step ms (±IQR)", *(["graph ms"] if graph_column else []), "vs eager",
+               "compile s", "breaks", "recompiles", "peak mem"]
+    return render(headers, [case_row(c, graph_column) for c in cases], right=tuple(range(3, len(headers))))
