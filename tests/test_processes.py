@@ -101,6 +101,26 @@ def test_fidelity_script_compares_perfwatch_with_a_reference_on_cpu(tmp_path):
     assert "perfwatch_cv_over_best_reference" in summary
 
 
+@pytest.mark.slow
+def test_run_noise_script_reports_each_case_and_mode_across_fresh_runs(tmp_path):
+    res = subprocess.run([sys.executable, str(REPO / "benchmarks" / "run_noise.py"), str(tmp_path), "--backend", "cpu",
+                          "--size", "tiny", "--runs", "2", "--cases", "ops:layer_norm,ops:softmax", "--modes", "eager",
+                          "--min-time", "0.05"], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    rows = {(r["benchmark"], r["mode"]): r for r in json.loads((tmp_path / "noise.json").read_text())["rows"]}
+    assert set(rows) == {("layer_norm", "eager"), ("softmax", "eager")}
+    for r in rows.values():
+        steps = r["values"]["step_time"]
+        assert r["runs"] == 2 and r["failed"] == 0 and len(steps) == 2
+        mean = sum(steps) / 2
+        assert r["step_time_cv"] == pytest.approx(abs(steps[0] - steps[1]) / 2 ** 0.5 / mean)
+    assert "| ops | layer_norm | eager | 2 |" in res.stdout
+    # The table again from the stored runs, nothing rerun.
+    again = subprocess.run([sys.executable, str(REPO / "benchmarks" / "run_noise.py"), str(tmp_path), "--analyse-only"],
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and "| ops | softmax | eager | 2 |" in again.stdout
+
+
 def test_a_timing_only_worker_skips_the_memory_and_accuracy_passes():
     from perfwatch import worker
 
