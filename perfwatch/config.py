@@ -39,6 +39,7 @@ class Config:
     max_time_s: float | None = None  # a noisy step is sampled on up to this long (None: 5 x min_time_s)
     precision: float = 0.01  # ...until its median's 95% CI is within +-precision (relative)
     processes: int = 1  # fresh worker processes per case; the step time is the median of their medians
+    threads: int | None = None  # torch intra-op threads per worker (None: torch's default, one per core)
     spool_dir: str | None = None
     slack_webhook: str | None = None
     dashboard_url: str | None = None

@@ -95,6 +95,7 @@ class CaseSpec:
     max_samples: int = 1000
     max_time_s: float | None = None  # sample on while imprecise, up to this (None: 5 x min_time_s)
     precision: float = 0.01  # target: the median's block-based 95% CI half-width / median
+    threads: int | None = None  # torch.set_num_threads in the worker (None: torch's default)
     accuracy: bool = True
     profile_dir: str | None = None  # --profile: where this case's torch.profiler trace goes
     timing_only: bool = False  # a repeat process (--processes): timing passes only

@@ -120,7 +120,7 @@ def plan(req: RunRequest, config: Config) -> Plan:
         CaseSpec(suite=suite.name, benchmark=b.name, mode=m, backend=backend, size=size, dtype=req.dtype,
                  params=dict(b.params), suite_source=source, min_time_s=config.min_time_s,
                  min_samples=config.min_samples, max_samples=config.max_samples, max_time_s=config.max_time_s,
-                 precision=config.precision, accuracy=req.accuracy,
+                 precision=config.precision, threads=config.threads, accuracy=req.accuracy,
                  profile_dir=req.profile_dir)
         for b in runnable
         for m in req.modes

@@ -114,9 +114,11 @@ def run_case(spec: CaseSpec) -> dict[str, Any]:
     reason = bench.unsupported_reason(spec.backend, spec.mode)
     if reason:
         raise CaseFailed(STATUS_UNSUPPORTED, reason)
+    if spec.threads:  # before anything is built or compiled: Inductor's C++ kernels read it at compile time
+        torch.set_num_threads(spec.threads)
     compiled = spec.mode != "eager"
     metrics: list[Metric] = []
-    details: dict[str, Any] = {}
+    details: dict[str, Any] = {"threads": torch.get_num_threads()}  # intra-op threads this case ran with
 
     # Passes 1-2: build, first call (cold compile), warm-up and timed samples.
     watch = CompileWatch() if compiled else None

@@ -40,6 +40,22 @@ def test_example_user_suite_runs_and_exports(sqlite_url):
     assert all(r["run_id"] == runs[0]["id"] and r["status"] == "ok" for r in recs)
 
 
+def test_threads_option_sets_the_workers_intra_op_threads(sqlite_url):
+    import torch
+
+    def threads_of(*extra):
+        res = run_cli("run", "--suite", str(REPO / "examples" / "my_suite.py"), "--backend", "cpu", "--modes", "eager",
+                      "--min-time", "0.05", "--no-accuracy", "--json", "--db", sqlite_url, *extra)
+        assert res.returncode == 0, res.stderr
+        case = json.loads(res.stdout)["cases"][0]
+        return case["details"]["threads"], case["spec"]["threads"]
+
+    assert threads_of("--threads", "1") == (1, 1)
+    assert threads_of() == (torch.get_num_threads(), None)  # torch's default, one per core
+    res = run_cli("run", "--suite", str(REPO / "examples" / "my_suite.py"), "--threads", "0", "--db", sqlite_url)
+    assert res.returncode == 2 and "threads = 0 is invalid" in res.stderr
+
+
 def test_export_all_runs_oldest_first(sqlite_url, tmp_path):
     for _ in range(2):
         res = run_cli("run", "--suite", str(REPO / "examples" / "my_suite.py"), "--backend", "cpu", "--modes", "eager",

@@ -29,6 +29,9 @@ def register(sub) -> None:
                      help="target: the step time's 95%% CI within +-F of it (default 0.01)")
     run.add_argument("--processes", type=int, default=None, metavar="N",
                      help="fresh worker processes per case; step time = median of their medians (default 1)")
+    run.add_argument("--threads", type=int, default=None, metavar="N",
+                     help="torch intra-op threads per worker (default: torch's, one per core); "
+                          "fewer than the cores keeps a shared CPU runner's timings steady")
     run.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE", help="label the run (repeatable)")
     run.add_argument("--no-accuracy", action="store_true", help="skip the eager and float64 accuracy references")
     run.add_argument("--json", action="store_true", help="print the run as JSON on stdout instead of a table")
@@ -71,7 +74,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from perfwatch.summary import summary_table
 
     cfg = config(args, timeout_s=args.timeout, min_time_s=args.min_time, processes=args.processes,
-                 max_time_s=args.max_time, precision=args.precision)
+                 max_time_s=args.max_time, precision=args.precision, threads=args.threads)
     req = runner.RunRequest(
         suite=args.suite, backend=args.backend, modes=runner.parse_modes(args.modes),
         benchmarks=tuple(b.strip() for b in args.benchmarks.split(",") if b.strip()),
