@@ -8,6 +8,10 @@ from typing import Any
 from perfwatch.store import history as hist
 from perfwatch.store import queries
 
+# Timings set against the baseline: step time, and on CUDA the eager step's graph replay (the
+# GPU's share of a launch-bound step, steady where step time is not).
+REPORTED = ("step_time", "graph_time")
+
 
 def previous_run(engine, run: dict[str, Any]) -> str | None:
     """The last earlier finished run of the same suite, backend and machine."""
@@ -30,12 +34,13 @@ def build_report(engine, run_id: str, baseline: str | None = None) -> dict[str, 
                                                            "status": r["status"], "error": r["error"], "metrics": {}})
         if r["metric"]:
             c["metrics"][r["metric"]] = r["value"]
-    deltas = compare_runs(engine, baseline, run_id, metrics=("step_time",)) if baseline else []
-    by_case = {(d["benchmark"], d["mode"]): d for d in deltas}
+    deltas = compare_runs(engine, baseline, run_id, metrics=REPORTED) if baseline else []
+    by_case = {(d["benchmark"], d["mode"], d["metric"]): d for d in deltas}
     for key, c in cases.items():
-        d = by_case.get(key)
-        c["step_time_change"] = d["change"] if d else None
-        c["step_time_verdict"] = d["verdict"] if d else None
+        for metric in REPORTED:
+            d = by_case.get((*key, metric))
+            c[f"{metric}_change"] = d["change"] if d else None
+            c[f"{metric}_verdict"] = d["verdict"] if d else None
     regressions = hist.list_regressions(engine, run_id=run_id)
     env = run.pop("environment")
     run["gpu"] = ", ".join(g.get("name", "") for g in env.get("gpus") or []) or None
@@ -68,18 +73,25 @@ def to_markdown(rep: dict[str, Any]) -> str:
             lines.append(f"| {g['benchmark']} | {g['mode']} | {g['metric']} | {g['before']:.4g} {g['unit']} | "
                          f"{g['after']:.4g} {g['unit']} | {_pct(g['change'])} | {(1 - g['pvalue']) * 100:.2f}% |")
         lines.append("")
-    lines += ["| benchmark | mode | status | step ms | vs baseline | vs eager | compile s | breaks | recompiles |",
-              "|---|---|---|---|---|---|---|---|---|"]
+    graph = any("graph_time" in c["metrics"] for c in rep["cases"])
+    head = ["benchmark", "mode", "status", "step ms", "vs baseline"] + (["graph ms", "vs baseline"] if graph else []) \
+        + ["vs eager", "compile s", "breaks", "recompiles"]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for c in rep["cases"]:
         m = c["metrics"]
 
         def f(name, fmt="{:.4g}"):
             return fmt.format(m[name]) if name in m else "-"
 
-        lines.append(f"| {c['benchmark']} | {c['mode']} | {c['status']} | {f('step_time')} | "
-                     f"{_pct(c['step_time_change'])} {icon.get(c['step_time_verdict'] or '', '')} | "
-                     f"{f('speedup_vs_eager', '{:.2f}x')} | {f('compile_time', '{:.1f}')} | {f('graph_breaks', '{:.0f}')} | "
-                     f"{f('recompilations', '{:.0f}')} |")
+        def delta(metric):
+            return f"{_pct(c.get(metric + '_change'))} {icon.get(c.get(metric + '_verdict') or '', '')}".rstrip()
+
+        cells = [c["benchmark"], c["mode"], c["status"], f("step_time"), delta("step_time")]
+        if graph:
+            cells += [f("graph_time"), delta("graph_time")]
+        cells += [f("speedup_vs_eager", "{:.2f}x"), f("compile_time", "{:.1f}"), f("graph_breaks", "{:.0f}"),
+                  f("recompilations", "{:.0f}")]
+        lines.append("| " + " | ".join(cells) + " |")
     for c in rep["failed"]:
         lines.append(f"\n- `{c['benchmark']}` [{c['mode']}] **{c['status']}**: {(c['error'] or '').splitlines()[0] if c['error'] else ''}")
     return "\n".join(lines) + "\n"

@@ -1,4 +1,4 @@
-"""The end-of-run summary table: the columns people read first, and the graph column only on CUDA runs."""
+"""The end-of-run summary table and the pull-request report: graph columns only where a case has graph_time."""
 
 from perfwatch.results import STATUS_OK, CaseResult, CaseSpec, Metric
 from perfwatch.summary import summary_table
@@ -20,3 +20,25 @@ def test_graph_column_appears_only_when_a_case_has_graph_time():
     assert header.split()[:7] == ["benchmark", "mode", "status", "step", "ms", "(±IQR)", "graph"]
     assert eager.split()[5] == "1.91"  # in the graph column, three significant figures
     assert compiled.split()[5] == "-"  # no graph replay for the compiled case
+
+
+def _report(cases):
+    run = {"suite": "llm", "backend": "cuda", "hostname": "gpu-1", "run_id": "r2", "git_sha": "abc", "torch_version": "2.11"}
+    return {"run": run, "baseline": "r1", "cases": cases, "regressions": [], "failed": []}
+
+
+def test_report_sets_graph_time_against_the_baseline_when_there_is_one():
+    from perfwatch.report import to_markdown
+
+    eager = {"benchmark": "train", "mode": "eager", "status": "ok", "error": None,
+             "metrics": {"step_time": 10.3, "graph_time": 2.3},
+             "step_time_change": 0.04, "step_time_verdict": "same", "graph_time_change": 0.2, "graph_time_verdict": "regression"}
+    compiled = {"benchmark": "train", "mode": "reduce-overhead", "status": "ok", "error": None,
+                "metrics": {"step_time": 4.15, "speedup_vs_eager": 2.48},
+                "step_time_change": None, "step_time_verdict": None, "graph_time_change": None, "graph_time_verdict": None}
+    md = to_markdown(_report([eager, compiled]))
+    assert "| benchmark | mode | status | step ms | vs baseline | graph ms | vs baseline | vs eager |" in md
+    assert "| train | eager | ok | 10.3 | +4.0% | 2.3 | +20.0% 🔴 | - |" in md
+    assert "| train | reduce-overhead | ok | 4.15 |  | - |  | 2.48x |" in md
+    plain = to_markdown(_report([compiled]))
+    assert "graph ms" not in plain  # no CUDA-graph figure in the run: no column

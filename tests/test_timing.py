@@ -92,6 +92,7 @@ def test_graph_replay_reports_the_figure_or_why_not(monkeypatch):
     monkeypatch.setattr(graphs, "replay_time", lambda call, min_time_s: ([1.0, 2.0, 3.0], 0.05))
     metrics, details = graphs.graph_metrics(lambda: None, step_ms=8.0)
     assert [(m.name, m.value, m.unit) for m in metrics] == [("graph_time", 2.0, "ms")]
+    assert metrics[0].samples == (1.0, 2.0, 3.0) and metrics[0].spread > 0 and metrics[0].ci_low <= 2.0 <= metrics[0].ci_high
     assert details == {"graph_status": "ok", "graph_capture_s": 0.05, "graph_fraction": 0.25}
 
     def refuse(call, min_time_s):

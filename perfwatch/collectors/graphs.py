@@ -16,11 +16,11 @@ capture can leave the stream unusable for the rest of the process.
 
 from __future__ import annotations
 
-import statistics
 import time
 from typing import Any, Callable
 
 from perfwatch.results import LOWER, Metric
+from perfwatch.stats import summarize
 
 WARMUP_CALLS = 3  # on a side stream, as torch.cuda.graphs recommends before capture
 
@@ -71,8 +71,10 @@ def graph_metrics(call: Callable[[], Any], step_ms: float | None, min_time_s: fl
     except Exception as exc:  # most often: a host sync or a non-capturable optimizer inside the step
         first = (str(exc).strip().splitlines() or [""])[0][:300]
         return [], {"graph_status": f"not capturable: {type(exc).__name__}: {first}"}
-    med = statistics.median(samples)
+    s = summarize(samples)
     details: dict[str, Any] = {"graph_status": "ok", "graph_capture_s": round(capture_s, 3)}
     if step_ms:
-        details["graph_fraction"] = round(med / step_ms, 3)  # GPU time / step time: low = launch-bound
-    return [Metric("graph_time", med, "ms", LOWER, n=len(samples))], details
+        details["graph_fraction"] = round(s.median / step_ms, 3)  # GPU time / step time: low = launch-bound
+    # Samples, spread and CI stored like step_time's: `compare` tests them and the detector weighs them.
+    return [Metric("graph_time", s.median, "ms", LOWER, spread=s.iqr, ci_low=s.ci_low, ci_high=s.ci_high, n=s.n,
+                   samples=tuple(samples))], details
