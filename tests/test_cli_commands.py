@@ -40,27 +40,20 @@ def test_example_user_suite_runs_and_exports(sqlite_url):
     assert all(r["run_id"] == runs[0]["id"] and r["status"] == "ok" for r in recs)
 
 
-def test_threads_option_sets_the_workers_intra_op_threads(sqlite_url):
+def test_threads_option_and_export_of_all_runs_oldest_first(sqlite_url, tmp_path):
     import torch
 
-    def threads_of(*extra):
+    cases = []
+    for extra in (["--threads", "1"], []):  # two runs: one with --threads, one with torch's default
         res = run_cli("run", "--suite", str(REPO / "examples" / "my_suite.py"), "--backend", "cpu", "--modes", "eager",
                       "--min-time", "0.05", "--no-accuracy", "--json", "--db", sqlite_url, *extra)
         assert res.returncode == 0, res.stderr
-        case = json.loads(res.stdout)["cases"][0]
-        return case["details"]["threads"], case["spec"]["threads"]
+        cases.append(json.loads(res.stdout)["cases"][0])
+    assert (cases[0]["details"]["threads"], cases[0]["spec"]["threads"]) == (1, 1)
+    assert (cases[1]["details"]["threads"], cases[1]["spec"]["threads"]) == (torch.get_num_threads(), None)
+    bad = run_cli("run", "--suite", str(REPO / "examples" / "my_suite.py"), "--threads", "0", "--db", sqlite_url)
+    assert bad.returncode == 2 and "threads = 0 is invalid" in bad.stderr
 
-    assert threads_of("--threads", "1") == (1, 1)
-    assert threads_of() == (torch.get_num_threads(), None)  # torch's default, one per core
-    res = run_cli("run", "--suite", str(REPO / "examples" / "my_suite.py"), "--threads", "0", "--db", sqlite_url)
-    assert res.returncode == 2 and "threads = 0 is invalid" in res.stderr
-
-
-def test_export_all_runs_oldest_first(sqlite_url, tmp_path):
-    for _ in range(2):
-        res = run_cli("run", "--suite", str(REPO / "examples" / "my_suite.py"), "--backend", "cpu", "--modes", "eager",
-                      "--min-time", "0.05", "--no-accuracy", "--db", sqlite_url)
-        assert res.returncode == 0, res.stderr
     runs = [r["id"] for r in json.loads(run_cli("runs", "--json", "--db", sqlite_url).stdout)][::-1]  # oldest first
     out = tmp_path / "all.jsonl"
     res = run_cli("export", "--run", "all", "-o", str(out), "--db", sqlite_url)
