@@ -82,7 +82,7 @@ def analyse(db_url: str) -> list[dict]:
     for key in sorted(set(values) | set(failed)):
         v = values.get(key, {})
         row = {"suite": key[0], "benchmark": key[1], "mode": key[2], "runs": len(v.get("step_time", [])),
-               "failed": failed.get(key, 0), "values": {m: xs for m, xs in v.items()}}
+               "failed": failed.get(key, 0), "values": dict(v)}
         for m in METRICS:
             xs = v.get(m, [])
             row[f"{m}_median"] = statistics.median(xs) if xs else None
