@@ -40,6 +40,7 @@ class Config:
     precision: float = 0.01  # ...until its median's 95% CI is within +-precision (relative)
     processes: int = 1  # fresh worker processes per case; the step time is the median of their medians
     threads: int | None = None  # torch intra-op threads per worker (None: torch's default, one per core)
+    interleave: bool = False  # with processes > 1: a case's processes spread over the run, round by round
     spool_dir: str | None = None
     slack_webhook: str | None = None
     dashboard_url: str | None = None
@@ -60,6 +61,8 @@ _ENV["slack_webhook"] = "PERFWATCH_SLACK_WEBHOOK"
 
 def _coerce(name: str, value: Any, origin: str) -> Any:
     kind = _FIELDS[name].type
+    if kind == "bool":
+        return _coerce_bool(name, value, origin)
     try:
         if "float" in kind:
             v = float(value)
@@ -78,6 +81,18 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
     if value is not None and not isinstance(value, str):
         raise ConfigError(f"{origin}: {name} must be a string, got {value!r}")
     return value
+
+
+_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
+
+
+def _coerce_bool(name: str, value: Any, origin: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    raise ConfigError(f"{origin}: {name} = {value!r} is invalid (expected true/false, 1/0 or yes/no)")
 
 
 def _file_values(cwd: Path) -> tuple[dict[str, Any], str]:

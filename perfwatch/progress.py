@@ -26,10 +26,19 @@ class Progress:
             self.stream.write(f"\r\x1b[K{self._bar(i)} {spec.benchmark} [{spec.mode}] running… ({elapsed:.0f}s)")
             self.stream.flush()
 
-    def end(self, i: int, case: CaseResult) -> None:
+    @staticmethod
+    def _line(case: CaseResult) -> str:
         st = case.metric("step_time")
         figure = f"{st.value:.4g} ms" if st else (case.error or "").splitlines()[0][:100] if case.error else ""
-        line = f"{case.spec.benchmark} [{case.spec.mode}] {case.status} {figure} ({case.duration_s or 0:.1f}s)"
+        return f"{case.spec.benchmark} [{case.spec.mode}] {case.status} {figure} ({case.duration_s or 0:.1f}s)"
+
+    def repeat(self, rnd: int, rounds: int, case: CaseResult) -> None:
+        """A repeat process of an interleaved run (rounds 2..N): one plain line, no bar."""
+        self.stream.write(f"round {rnd}/{rounds}: {self._line(case)}\n")
+        self.stream.flush()
+
+    def end(self, i: int, case: CaseResult) -> None:
+        line = self._line(case)
         if self.tty:
             self.stream.write(f"\r\x1b[K  {line}\n{self._bar(i + 1)}")
             if i + 1 == self.total:

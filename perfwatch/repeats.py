@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import replace
+from datetime import datetime
 
 from perfwatch.collectors.timing import throughput_metric
 from perfwatch.results import LOWER, STATUS_OK, CaseResult, Metric
@@ -30,8 +31,10 @@ def repeat_spec(spec):
     return replace(spec, timing_only=True, profile_dir=None, accuracy=False)
 
 
-def combine(first: CaseResult, repeats: list[CaseResult]) -> CaseResult:
-    """``first`` (a full, ok process) and timing-only ``repeats`` as one case result."""
+def combine(first: CaseResult, repeats: list[CaseResult], interleaved: bool = False) -> CaseResult:
+    """``first`` (a full, ok process) and timing-only ``repeats`` as one case result.
+
+    ``interleaved``: the repeats ran in later rounds of the run (``--interleave``), not back to back."""
     good = [c for c in [first, *repeats] if c.status == STATUS_OK and c.metric("step_time") is not None]
     failed = [f"{c.status}: {(c.error or '').splitlines()[0] if c.error else ''}" for c in repeats
               if c.status != STATUS_OK or c.metric("step_time") is None]
@@ -39,6 +42,11 @@ def combine(first: CaseResult, repeats: list[CaseResult]) -> CaseResult:
     timing["processes"] = len(good)
     if failed:
         timing["failed_processes"] = failed
+    if interleaved:
+        timing["interleaved"] = True
+    span = _span_s([first, *repeats])
+    if span is not None:  # how far apart in time the processes ran
+        timing["process_span_s"] = span
     if len(good) < 2:
         return replace(first, details={**first.details, "timing": timing},
                        duration_s=_total_duration(first, repeats))
@@ -72,3 +80,13 @@ def _total_duration(first: CaseResult, repeats: list[CaseResult]) -> float | Non
     if first.duration_s is None:
         return None
     return first.duration_s + sum(r.duration_s or 0.0 for r in repeats)
+
+
+def _span_s(cases: list[CaseResult]) -> float | None:
+    """Seconds from the start of the first process to the end of the last one."""
+    if not cases[0].started_at:
+        return None
+    timed = [c for c in cases if c.started_at]  # a repeat that could not start has no time
+    starts = [datetime.fromisoformat(c.started_at).timestamp() for c in timed]
+    ends = [t + (c.duration_s or 0.0) for t, c in zip(starts, timed)]
+    return round(max(ends) - min(starts), 3)

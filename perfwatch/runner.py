@@ -3,7 +3,9 @@
 Everything that can be wrong with the request (suite, benchmarks, modes, backend, database) is
 checked before the first case runs, so bad input exits 2 with nothing written. After that every
 case ends as a stored status: a case is committed the moment it finishes, or spooled locally when
-the database cannot be reached, so a run killed half-way keeps every finished case.
+the database cannot be reached, so a run killed half-way keeps every finished case. The exception
+is ``--interleave`` (``_execute_interleaved``): an ok case is final only when its last round is
+over, so ok cases are stored at the end of the run, or at Ctrl-C with the rounds that finished.
 """
 
 from __future__ import annotations
@@ -253,42 +255,139 @@ def run_case(p: Plan, spec: CaseSpec, run_id: str, timeout_s: float, processes: 
     """One case: a worker process (or ``processes`` of them, combined); never raises for the case."""
     from perfwatch import repeats
 
-    reason = p.suite.get(spec.benchmark).unsupported_reason(spec.backend, spec.mode)
-    if reason:  # known not to work: say why, start nothing
-        return CaseResult(case_id=uuid.uuid4().hex, run_id=run_id, spec=spec, status=STATUS_UNSUPPORTED,
-                          error=reason,
-                          started_at=datetime.now(timezone.utc).isoformat(), duration_s=0.0)
+    unsupported = _unsupported(p, spec, run_id)
+    if unsupported:
+        return unsupported
     try:
         case = run_worker(spec, run_id, timeout_s)
-        if processes > 1 and case.status == STATUS_OK and case.metric("step_time") is not None:
+        if processes > 1 and _repeatable(case):
             more = [run_worker(repeats.repeat_spec(spec), run_id, timeout_s) for _ in range(processes - 1)]
             case = repeats.combine(case, more)
     except OSError as exc:  # could not even start a process
-        case = CaseResult(case_id=uuid.uuid4().hex, run_id=run_id, spec=spec, status=STATUS_ERROR,
-                          error=f"cannot start worker: {exc}")
+        case = _cannot_start(spec, run_id, exc)
     return case
+
+
+def _unsupported(p: Plan, spec: CaseSpec, run_id: str) -> CaseResult | None:
+    reason = p.suite.get(spec.benchmark).unsupported_reason(spec.backend, spec.mode)
+    if not reason:
+        return None
+    # known not to work: say why, start nothing
+    return CaseResult(case_id=uuid.uuid4().hex, run_id=run_id, spec=spec, status=STATUS_UNSUPPORTED, error=reason,
+                      started_at=datetime.now(timezone.utc).isoformat(), duration_s=0.0)
+
+
+def _cannot_start(spec: CaseSpec, run_id: str, exc: OSError) -> CaseResult:
+    return CaseResult(case_id=uuid.uuid4().hex, run_id=run_id, spec=spec, status=STATUS_ERROR,
+                      error=f"cannot start worker: {exc}")
+
+
+def _repeatable(case: CaseResult) -> bool:
+    """Only an ok first process with a step time gets timing-only repeats."""
+    return case.status == STATUS_OK and case.metric("step_time") is not None
+
+
+def _run_repeat(spec: CaseSpec, run_id: str, timeout_s: float) -> CaseResult:
+    """One timing-only repeat process; a repeat that cannot start is a failed repeat, not a failed case."""
+    from perfwatch import repeats
+
+    rspec = repeats.repeat_spec(spec)
+    try:
+        return run_worker(rspec, run_id, timeout_s)
+    except OSError as exc:
+        return _cannot_start(rspec, run_id, exc)
+
+
+def _with_eager(case: CaseResult, eager_ms: dict[str, float]) -> CaseResult:
+    """An eager case becomes its benchmark's reference; any other gets its speedup over it."""
+    st = case.metric("step_time")
+    if case.spec.mode == "eager" and st:
+        eager_ms[case.spec.benchmark] = st.value
+    return with_speedup(case, eager_ms)
+
+
+def check_interleave(processes: int, interleave: bool) -> None:
+    if interleave and processes < 2:
+        raise UsageError(f"--interleave (or interleave in the config) needs --processes N with N >= 2, "
+                         f"got processes = {processes}: it spreads each case's N processes over the run")
 
 
 def execute(p: Plan, run: RunInfo, sink: Sink, timeout_s: float,
             on_start: Callable[[int, CaseSpec], None] = lambda i, s: None,
-            on_end: Callable[[int, CaseResult], None] = lambda i, c: None, processes: int = 1) -> RunOutcome:
+            on_end: Callable[[int, CaseResult], None] = lambda i, c: None, processes: int = 1,
+            interleave: bool = False,
+            on_repeat: Callable[[int, int, CaseResult], None] = lambda rnd, rounds, c: None) -> RunOutcome:
+    """Run every case of the plan and store it; ``on_repeat(round, rounds, repeat)`` reports each
+    repeat process of an interleaved run (rounds 2..N)."""
+    check_interleave(processes, interleave)
     outcome = RunOutcome(run=run, cases=[])
     sink.run_started(run)
+    # One TensorBoard run per perfwatch run.
+    specs = [replace(s, profile_dir=os.path.join(s.profile_dir, run.run_id)) if s.profile_dir else s for s in p.specs]
+    if interleave:
+        _execute_interleaved(p, specs, run, sink, timeout_s, processes, outcome, on_start, on_end, on_repeat)
+    else:
+        _execute_in_turn(p, specs, run, sink, timeout_s, processes, outcome, on_start, on_end)
+    sink.run_finished(run, len(outcome.cases), len(outcome.failed), "interrupted" if outcome.interrupted else "finished")
+    outcome.spooled = sink.spooled
+    return outcome
+
+
+def _execute_in_turn(p: Plan, specs: list[CaseSpec], run: RunInfo, sink: Sink, timeout_s: float, processes: int,
+                     outcome: RunOutcome, on_start, on_end) -> None:
+    """Each case with all its processes, stored the moment it ends."""
     eager_ms: dict[str, float] = {}
     try:
-        for i, spec in enumerate(p.specs):
-            if spec.profile_dir:  # one TensorBoard run per perfwatch run
-                spec = replace(spec, profile_dir=os.path.join(spec.profile_dir, run.run_id))
+        for i, spec in enumerate(specs):
             on_start(i, spec)
-            case = run_case(p, spec, run.run_id, timeout_s, processes)
-            if spec.mode == "eager" and case.metric("step_time"):
-                eager_ms[spec.benchmark] = case.metric("step_time").value
-            case = with_speedup(case, eager_ms)
+            case = _with_eager(run_case(p, spec, run.run_id, timeout_s, processes), eager_ms)
             sink.case(run, case)
             outcome.cases.append(case)
             on_end(i, case)
     except KeyboardInterrupt:
         outcome.interrupted = True
-    sink.run_finished(run, len(outcome.cases), len(outcome.failed), "interrupted" if outcome.interrupted else "finished")
-    outcome.spooled = sink.spooled
-    return outcome
+
+
+def _execute_interleaved(p: Plan, specs: list[CaseSpec], run: RunInfo, sink: Sink, timeout_s: float, processes: int,
+                         outcome: RunOutcome, on_start, on_end, on_repeat) -> None:
+    """Round 1: every case's full first process. Rounds 2..N: one timing-only repeat of every ok
+    case, in plan order. A case's processes are spread over the run, so a drift of the host over
+    minutes is not shared by all of them. An ok case is stored once all rounds (or a Ctrl-C) are
+    over; a failed one at once, unless its speedup waits on an eager case still being repeated."""
+    from perfwatch import repeats
+
+    firsts: list[CaseResult] = []
+    more: dict[int, list[CaseResult]] = {}  # plan index of an ok first -> its repeats so far
+    stored: dict[int, CaseResult] = {}
+    eager_ms: dict[str, float] = {}
+    pending_eager: set[str] = set()  # benchmarks whose eager case is still being repeated
+    try:
+        for i, spec in enumerate(specs):
+            on_start(i, spec)
+            case = run_case(p, spec, run.run_id, timeout_s)
+            firsts.append(case)
+            needs_eager = case.metric("step_time") is not None and spec.mode != "eager"
+            if _repeatable(case):
+                more[i] = []
+                if spec.mode == "eager":
+                    pending_eager.add(spec.benchmark)
+            elif not (needs_eager and spec.benchmark in pending_eager):  # final: store it now
+                case = _with_eager(case, eager_ms)
+                sink.case(run, case)
+                stored[i] = case
+            on_end(i, case)
+        for rnd in range(2, processes + 1):
+            for i, done in more.items():
+                rep = _run_repeat(specs[i], run.run_id, timeout_s)
+                done.append(rep)
+                on_repeat(rnd, processes, rep)
+    except KeyboardInterrupt:  # keep whatever was measured: combine with the repeats that finished
+        outcome.interrupted = True
+    for i, first in enumerate(firsts):  # plan order: an eager case is combined before the cases that need it
+        if i in stored:
+            outcome.cases.append(stored[i])
+            continue
+        case = repeats.combine(first, more[i], interleaved=True) if i in more else first
+        case = _with_eager(case, eager_ms)
+        sink.case(run, case)
+        outcome.cases.append(case)

@@ -58,6 +58,8 @@ def test_run_with_three_processes_per_case(sqlite_url):
     case = json.loads(res.stdout)["cases"][0]
     timing = case["details"]["timing"]
     assert timing["processes"] == 3 and len(timing["process_medians_ms"]) == 3
+    # Back to back: the three processes span about their own durations, nothing in between.
+    assert case["duration_s"] - 0.01 < timing["process_span_s"] < case["duration_s"] + 1.0 and "interleaved" not in timing
     step = next(m for m in case["metrics"] if m["name"] == "step_time")
     medians = sorted(timing["process_medians_ms"])
     assert abs(step["value"] - medians[1]) < 1e-6

@@ -29,6 +29,9 @@ def register(sub) -> None:
                      help="target: the step time's 95%% CI within +-F of it (default 0.01)")
     run.add_argument("--processes", type=int, default=None, metavar="N",
                      help="fresh worker processes per case; step time = median of their medians (default 1)")
+    run.add_argument("--interleave", action=argparse.BooleanOptionalAction, default=None,
+                     help="with --processes N: run each case's processes spread over the whole run (round by round) "
+                          "instead of back to back; cases are stored at the end of the run (default: off)")
     run.add_argument("--threads", type=int, default=None, metavar="N",
                      help="torch intra-op threads per worker (default: torch's, one per core); "
                           "fewer than the cores keeps a shared CPU runner's timings steady")
@@ -74,7 +77,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from perfwatch.summary import summary_table
 
     cfg = config(args, timeout_s=args.timeout, min_time_s=args.min_time, processes=args.processes,
-                 max_time_s=args.max_time, precision=args.precision, threads=args.threads)
+                 max_time_s=args.max_time, precision=args.precision, threads=args.threads, interleave=args.interleave)
+    runner.check_interleave(cfg.processes, cfg.interleave)
     req = runner.RunRequest(
         suite=args.suite, backend=args.backend, modes=runner.parse_modes(args.modes),
         benchmarks=tuple(b.strip() for b in args.benchmarks.split(",") if b.strip()),
@@ -98,7 +102,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     progress = Progress(len(plan.specs))
     sink = runner.Sink(eng, spool.spool_path(cfg.resolved_spool_dir(), cfg.resolved_db_url()))
     outcome = runner.execute(plan, run, sink, cfg.timeout_s, on_start=progress.start, on_end=progress.end,
-                             processes=cfg.processes)
+                             processes=cfg.processes, interleave=cfg.interleave, on_repeat=progress.repeat)
 
     regressions = []
     if not args.no_detect and not outcome.spooled:
