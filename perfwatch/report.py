@@ -8,7 +8,7 @@ from typing import Any
 from perfwatch.store import history as hist
 from perfwatch.store import queries
 
-# Timings set against the baseline: step time, and on CUDA the eager step's graph replay (the
+# Timings set against the baseline: step time, and on CUDA the eager or default-mode step's graph replay (the
 # GPU's share of a launch-bound step, steady where step time is not).
 REPORTED = ("step_time", "graph_time")
 

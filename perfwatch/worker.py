@@ -7,7 +7,9 @@ runner records crash or timeout. Passes, in order, never mixed:
   2. warm-up until compilation settles, then the timed samples (compile counters watch 1-2);
   3. a memory pass; 3b. unified-memory counters (benchmarks with uvm_counters, on CUDA; CUPTI);
   3c. a torch.profiler window (--profile); 4. the accuracy references (eager and float64 builds);
-  5. eager on CUDA: a fresh build captured into a CUDA graph, its replays timed (graph_time).
+  5. on CUDA: one step captured into a CUDA graph, its replays timed (graph_time): a fresh build
+     in eager mode, the timed compiled build in default mode; not in reduce-overhead and
+     max-autotune, whose compiled steps are CUDA-graph replays already.
 A timing-only spec (the repeat processes of ``--processes``) stops after pass 2.
 """
 
@@ -82,6 +84,13 @@ def _caller(step, spec: CaseSpec):
 
         return call
     return step
+
+
+def graph_pass(spec: CaseSpec) -> str | None:
+    """Which build pass 5 captures: "fresh" (eager), "timed" (compiled), or None."""
+    if spec.backend != "cuda" or spec.mode in ("reduce-overhead", "max-autotune"):
+        return None  # these modes capture CUDA graphs themselves: no graph inside a graph
+    return "fresh" if spec.mode == "eager" else "timed"
 
 
 def _first_outputs(call, device: str, n: int) -> tuple[list, float]:
@@ -187,6 +196,9 @@ def run_case(spec: CaseSpec) -> dict[str, Any]:
             details.update(prof.details())
         except Exception as exc:
             details["profile_status"] = f"failed: {type(exc).__name__}: {exc}"
+    # A compiled build is kept for pass 5: its captured replays time Inductor's kernels without
+    # the launch overhead that sets a small compiled step's time (and its 15-20% scatter).
+    graph_call = call if graph_pass(spec) == "timed" else None
     del workload, call
     if spec.backend == "cuda":
         torch.cuda.empty_cache()
@@ -210,13 +222,13 @@ def run_case(spec: CaseSpec) -> dict[str, Any]:
         if not verdict.passed:
             status, error = STATUS_ACCURACY, verdict.reason
 
-    # Pass 5: CUDA-graph replay of an eager step, last: a failed capture can spoil the stream.
-    if spec.backend == "cuda" and not compiled:
+    # Pass 5: CUDA-graph replay of one step, last: a failed capture can spoil the stream.
+    if graph_pass(spec):
         from perfwatch.collectors.graphs import graph_metrics
 
         try:
-            fresh = bench.build(_context(spec, bench, "eager"))
-            more, info = graph_metrics(fresh.step, step_ms)
+            graph_step = graph_call or bench.build(_context(spec, bench, "eager")).step
+            more, info = graph_metrics(graph_step, step_ms)
             metrics += more
             details.update(info)
         except Exception as exc:

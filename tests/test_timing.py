@@ -118,3 +118,17 @@ def test_cpu_cases_have_no_graph_pass():
                                    suite_source=suite, min_time_s=0.01))
     assert "graph_status" not in out["details"] and "graph_time" not in {m["name"] for m in out["metrics"]}
     assert out["details"]["timing"]["timed_s"] >= 0.01
+
+
+def test_graph_pass_captures_eager_fresh_and_default_mode_timed_build_only_on_cuda():
+    from perfwatch.results import CaseSpec
+    from perfwatch.worker import graph_pass
+
+    def spec(mode, backend="cuda"):
+        return CaseSpec(suite="s", benchmark="b", mode=mode, backend=backend, size="tiny")
+
+    assert graph_pass(spec("eager")) == "fresh"
+    assert graph_pass(spec("default")) == "timed"  # recompiling would cost the compile again
+    # These modes replay CUDA graphs of their own: a graph inside a graph is not captured.
+    assert graph_pass(spec("reduce-overhead")) is None and graph_pass(spec("max-autotune")) is None
+    assert all(graph_pass(spec(m, b)) is None for m in ("eager", "default") for b in ("cpu", "mps"))

@@ -1,6 +1,8 @@
-"""CUDA-graph replay time of an eager step: what the GPU needs when the host is out of the way.
+"""CUDA-graph replay time of a step: what the GPU needs when the host is out of the way.
 
-A launch-bound eager step is timed as fast as the host can issue its kernels (``step_time``,
+Applies to eager steps and to steps compiled in the default mode (Inductor's Triton kernels,
+launched from Python like eager's); reduce-overhead and max-autotune replay CUDA graphs already.
+A launch-bound step is timed as fast as the host can issue its kernels (``step_time``,
 with ``host_time`` the host's own cost). Capturing one step into a CUDA graph and timing its
 replays gives the third figure, ``graph_time``: the kernels alone, back to back. Read together:
 step ≈ host ≫ graph means the step is launch-bound and CUDA graphs (reduce-overhead) would pay;
