@@ -13,7 +13,7 @@
 #   noise     benchmarks/noise_probe.py: where a launch-bound step's noise comes from (processes,
 #             time, blocks), 8 processes x 10 rounds, unpinned and pinned to one core each
 #   fidelity  benchmarks/fidelity.py: perfwatch (--processes 5) vs do_bench vs torch Timer, 5 runs
-#   repeats   (not in the default list: ~20 minutes) benchmarks/run_noise.py: one benchmark per
+#   repeats   (not in the default list: ~25 minutes) benchmarks/run_noise.py: one benchmark per
 #             suite in every mode of PERFWATCH_GPU_MODES, 5 fresh `perfwatch run`s each, round by
 #             round: the run-to-run CV of step_time and graph_time per suite and mode
 # Modes: PERFWATCH_GPU_MODES (default eager,default,reduce-overhead,max-autotune); max-autotune
@@ -78,7 +78,7 @@ for s in $SECTIONS; do
       if [ "$t" -lt 60 ]; then echo "== repeats: SKIPPED (budget spent)" | tee -a "$OUTDIR/logs/skipped.txt"; continue; fi
       timeout --signal=INT --kill-after=20 "$t" $PY benchmarks/run_noise.py "$OUTDIR/repeats" --backend cuda --size "$SIZE" \
         --runs "${PERFWATCH_REPEAT_RUNS:-5}" --modes "$MODES" --min-time "$MIN_TIME" --timeout $CASE_TIMEOUT \
-        --cases "${PERFWATCH_REPEAT_CASES:-llm:train,vision:train,ops:matmul,dynamic:varlen_dynamic}" 2>&1 | tee "$OUTDIR/logs/repeats.log" ;;
+        --cases "${PERFWATCH_REPEAT_CASES:-llm:train,vision:train,ops:matmul,dynamic:varlen_dynamic,uvm:caching}" 2>&1 | tee "$OUTDIR/logs/repeats.log" ;;
     *) echo "unknown section $s" >&2 ;;
   esac
 done
