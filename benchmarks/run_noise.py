@@ -53,6 +53,8 @@ def run_rounds(args: argparse.Namespace, db_url: str, log) -> None:
                    "--db", db_url, "--tag", f"noise_round={r}"]
             if args.size:
                 cmd += ["--size", args.size]
+            if args.interleave:
+                cmd.append("--interleave")
             t0 = time.perf_counter()
             p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
             log.write(f"== round {r} {suite} rc {p.returncode} ({time.perf_counter() - t0:.0f} s)\n{p.stdout}{p.stderr[-3000:]}\n")
@@ -119,6 +121,7 @@ def main() -> int:
     ap.add_argument("--size", default=None, help="perfwatch's --size (default: the backend's)")
     ap.add_argument("--runs", type=int, default=5, help="fresh runs per case (default 5)")
     ap.add_argument("--processes", type=int, default=1, help="perfwatch's --processes (default 1)")
+    ap.add_argument("--interleave", action="store_true", help="perfwatch's --interleave (needs --processes >= 2)")
     ap.add_argument("--min-time", type=float, default=0.5)
     ap.add_argument("--timeout", type=float, default=600, help="per-case timeout (s)")
     ap.add_argument("--analyse-only", action="store_true", help="only print the table of OUTDIR/noise.db")

@@ -107,8 +107,11 @@ def test_fidelity_script_compares_perfwatch_with_a_reference_on_cpu(tmp_path):
 def test_run_noise_script_reports_each_case_and_mode_across_fresh_runs(tmp_path):
     res = subprocess.run([sys.executable, str(REPO / "benchmarks" / "run_noise.py"), str(tmp_path), "--backend", "cpu",
                           "--size", "tiny", "--runs", "2", "--cases", "ops:layer_norm,ops:softmax", "--modes", "eager",
-                          "--min-time", "0.05"], capture_output=True, text=True, timeout=600)
+                          "--min-time", "0.05", "--processes", "2", "--interleave"],
+                         capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr
+    log = (tmp_path / "noise.log").read_text()
+    assert "round 2/2: layer_norm [eager] ok" in log  # each run's second processes came round by round
     rows = {(r["benchmark"], r["mode"]): r for r in json.loads((tmp_path / "noise.json").read_text())["rows"]}
     assert set(rows) == {("layer_norm", "eager"), ("softmax", "eager")}
     for r in rows.values():
