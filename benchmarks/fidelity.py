@@ -10,7 +10,7 @@ each tool, alternating between the tools from one run to the next:
     process as do_bench;
   - inproc:    perfwatch's own ``measure()`` (the worker's method) for the same time, in that same
     process, on the same steps; the three in rotating order;
-  - graph:     eager on CUDA, where the step captures: perfwatch's ``graph_time`` (the first worker's)
+  - graph:     eager and default mode on CUDA, where the step captures: perfwatch's ``graph_time`` (the first worker's)
     run to run, and in the reference process the captured step's replays timed as perfwatch
     times them and by do_bench (the ratio).
 Each tool is used once per run, as a user would use it. Per case it prints each tool's median
@@ -84,7 +84,7 @@ def references(case: str, backend: str, min_time: float, first: str) -> dict:
     names = sorted(timers)
     k = names.index(first) if first in names else 0
     out = {n: timers[n]() for n in names[k:] + names[:k]}  # rotate who goes first
-    if backend == "cuda" and mode == "eager":  # last: a failed capture can spoil the stream
+    if worker.graph_pass(spec):  # eager and default mode on CUDA; last: a failed capture can spoil the stream
         out.update(graph_references(call, min_time))
     return out
 
