@@ -36,7 +36,7 @@ def case_row(case: CaseResult, graph_column: bool = False) -> list[str]:
 
 
 def summary_table(cases: list[CaseResult]) -> str:
-    # "graph ms": the eager step replayed as a CUDA graph (graph_time), shown when any case has
+    # "graph ms": the step replayed as a CUDA graph (graph_time), shown when any case has
     # one: beside a launch-bound step time it says how much of the step is the GPU's own work.
     graph_column = any(c.metric("graph_time") for c in cases)
     headers = ["benchmark", "mode", "status", "step ms (±IQR)", *(["graph ms"] if graph_column else []), "vs eager",

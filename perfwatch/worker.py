@@ -200,8 +200,9 @@ def run_case(spec: CaseSpec) -> dict[str, Any]:
     # the launch overhead that sets a small compiled step's time (and its 15-20% scatter).
     # A benchmark that cannot serve CUDA graphs at all (managed memory) is not captured, and its
     # build is not kept through the accuracy pass for nothing.
-    no_graphs = bench.unsupported_reason(spec.backend, "reduce-overhead") if graph_pass(spec) else None
-    graph_call = call if graph_pass(spec) == "timed" and not no_graphs else None
+    pass5 = graph_pass(spec)
+    no_graphs = bench.unsupported_reason(spec.backend, "reduce-overhead") if pass5 else None
+    graph_call = call if pass5 == "timed" and not no_graphs else None
     del workload, call
     if spec.backend == "cuda":
         torch.cuda.empty_cache()
@@ -226,9 +227,9 @@ def run_case(spec: CaseSpec) -> dict[str, Any]:
             status, error = STATUS_ACCURACY, verdict.reason
 
     # Pass 5: CUDA-graph replay of one step, last: a failed capture can spoil the stream.
-    if graph_pass(spec) and no_graphs:
+    if pass5 and no_graphs:
         details["graph_status"] = f"not captured: {no_graphs}"
-    elif graph_pass(spec):
+    elif pass5:
         from perfwatch.collectors.graphs import graph_metrics
 
         try:
