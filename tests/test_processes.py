@@ -104,6 +104,34 @@ def test_fidelity_script_compares_perfwatch_with_a_reference_on_cpu(tmp_path):
 
 
 @pytest.mark.slow
+def test_fidelity_interleave_runs_both_arms_and_the_references_in_every_run(tmp_path):
+    out = tmp_path / "fid.json"
+    cases = ["ops:layer_norm:eager:tiny", "ops:softmax:eager:tiny"]
+    res = subprocess.run([sys.executable, str(REPO / "benchmarks" / "fidelity.py"), *cases, "--interleave",
+                          "--backend", "cpu", "--runs", "2", "--processes", "2", "--min-time", "0.05",
+                          "--ref-min-time", "0.05", "--json", str(out)], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(out.read_text())["cases"]
+    assert set(doc) == set(cases)
+    for case in cases:
+        runs, summary = doc[case]["runs"], doc[case]["summary"]
+        assert [r["order"][0] for r in runs] == ["perfwatch", "interleaved"]  # the arms take turns going first
+        for r in runs:
+            assert len(r["perfwatch"]["process_medians_ms"]) == 2 and len(r["interleaved"]["process_medians_ms"]) == 2
+            assert r["interleaved"]["process_span_s"] > 0 and "timer" in r["refs"]
+        assert len(summary["perfwatch-interleaved"]["per_run_ms"]) == 2
+        assert {"perfwatch_cv_over_best_reference", "interleaved_cv_over_best_reference"} <= set(summary)
+    assert "interleaved CV / best reference CV" in res.stdout
+
+
+def test_fidelity_interleave_refuses_cases_that_are_not_one_suite_run():
+    res = subprocess.run([sys.executable, str(REPO / "benchmarks" / "fidelity.py"), "ops:matmul:eager:tiny",
+                          "llm:train:eager:tiny", "--interleave", "--backend", "cpu"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 1 and "one suite with one mode and size" in res.stderr
+
+
+@pytest.mark.slow
 def test_run_noise_script_reports_each_case_and_mode_across_fresh_runs(tmp_path):
     res = subprocess.run([sys.executable, str(REPO / "benchmarks" / "run_noise.py"), str(tmp_path), "--backend", "cpu",
                           "--size", "tiny", "--runs", "2", "--cases", "ops:layer_norm,ops:softmax", "--modes", "eager",
