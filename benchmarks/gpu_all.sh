@@ -13,6 +13,9 @@
 #   noise     benchmarks/noise_probe.py: where a launch-bound step's noise comes from (processes,
 #             time, blocks), 8 processes x 10 rounds, unpinned and pinned to one core each
 #   fidelity  benchmarks/fidelity.py: perfwatch (--processes 5) vs do_bench vs torch Timer, 5 runs
+#   interleave (not in the default list: ~22 minutes) benchmarks/fidelity.py --interleave: the llm
+#             suite in eager as one run with each case's processes back to back, the same run with
+#             --interleave, and the references, 5 runs in rotating order (PERFWATCH_INTERLEAVE_CASES)
 #   repeats   (not in the default list: ~25 minutes) benchmarks/run_noise.py: one benchmark per
 #             suite in every mode of PERFWATCH_GPU_MODES, 5 fresh `perfwatch run`s each, round by
 #             round: the run-to-run CV of step_time and graph_time per suite and mode
@@ -73,6 +76,12 @@ for s in $SECTIONS; do
       if [ "$t" -lt 60 ]; then echo "== fidelity: SKIPPED (budget spent)" | tee -a "$OUTDIR/logs/skipped.txt"; continue; fi
       timeout --kill-after=10 "$t" $PY benchmarks/fidelity.py ${PERFWATCH_FIDELITY_CASES:-llm:train:eager:small llm:train:reduce-overhead:small ops:matmul:eager:large} \
         --runs "${PERFWATCH_FIDELITY_RUNS:-5}" --processes "${PERFWATCH_FIDELITY_PROCESSES:-5}" --json "$OUTDIR/fidelity.json" 2>&1 | tee "$OUTDIR/logs/fidelity.log" ;;
+    interleave)
+      t=$(left)
+      if [ "$t" -lt 60 ]; then echo "== interleave: SKIPPED (budget spent)" | tee -a "$OUTDIR/logs/skipped.txt"; continue; fi
+      timeout --kill-after=10 "$t" $PY benchmarks/fidelity.py ${PERFWATCH_INTERLEAVE_CASES:-llm:train:eager:small llm:inference:eager:small} \
+        --interleave --runs "${PERFWATCH_FIDELITY_RUNS:-5}" --processes "${PERFWATCH_FIDELITY_PROCESSES:-5}" \
+        --json "$OUTDIR/fidelity-interleave.json" 2>&1 | tee "$OUTDIR/logs/fidelity-interleave.log" ;;
     repeats)
       t=$(left)
       if [ "$t" -lt 60 ]; then echo "== repeats: SKIPPED (budget spent)" | tee -a "$OUTDIR/logs/skipped.txt"; continue; fi
