@@ -14,7 +14,6 @@ from perfwatch.store import history as hist
 from perfwatch.store import queries
 
 
-
 @dataclass(frozen=True)
 class Filters:
     suite: str | None = None
