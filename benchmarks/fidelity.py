@@ -113,23 +113,6 @@ def graph_references(call, min_time: float) -> dict:
     return {"graph_inproc": pw, "graph_do_bench": db}
 
 
-def perfwatch_run(case: str, backend: str, min_time: float, processes: int, timeout: float, label: str,
-                  max_time: float | None = None) -> dict:
-    """One `perfwatch run --processes K` of the case, through the runner (no database)."""
-    sys.path.insert(0, str(ROOT))
-    from perfwatch import runner
-    from perfwatch.config import Config
-
-    suite_name, bench_name, mode, size = case.split(":")
-    req = runner.RunRequest(suite=suite_name, backend=backend, modes=(mode,), benchmarks=(bench_name,), size=size,
-                            accuracy=False)
-    plan = runner.plan(req, Config(min_time_s=min_time, max_time_s=max_time))
-    res = runner.run_case(plan, plan.specs[0], label, timeout, processes=processes)
-    if res.status != "ok":
-        raise RuntimeError(f"{case}: perfwatch case {res.status}: {res.error}")
-    return _figures(res)
-
-
 class _NoStore:
     """runner.execute's sink for a measurement: nothing is stored."""
 
@@ -146,7 +129,7 @@ class _NoStore:
 
 
 def shared_suite(cases: list[str]) -> tuple[str, str, str]:
-    """The suite, mode and size every case shares (``--interleave`` runs them as one suite run)."""
+    """The suite, mode and size every case shares (cases measured together run as one suite run)."""
     keys = {tuple(c.split(":")[i] for i in (0, 2, 3)) for c in cases}
     if len(keys) != 1 or any(len(c.split(":")) != 4 for c in cases):
         raise SystemExit("--interleave: the cases must be benchmarks of one suite with one mode and size, "
@@ -291,9 +274,10 @@ def measure_cases(args, report: dict) -> None:
             one: dict = {}
             for what in (("pw", "ref") if r % 2 == 0 else ("ref", "pw")):  # alternate who goes first
                 if what == "pw":
-                    try:
-                        one["perfwatch"] = perfwatch_run(case, args.backend, args.min_time, args.processes,
-                                                         args.timeout, f"fidelity-{r}", args.max_time)
+                    try:  # the case alone as a suite run: `perfwatch run --benchmarks B --processes K`
+                        one["perfwatch"] = perfwatch_suite_run([case], args.backend, args.min_time, args.processes,
+                                                               args.timeout, interleave=False,
+                                                               max_time=args.max_time).get(case)
                     except Exception as exc:  # noqa: BLE001 - report and go on with the next run
                         print(f"{case}: {exc}", file=sys.stderr)
                 else:
