@@ -2,7 +2,7 @@
 
 One app whose view is picked by ``?view=`` (overview, trends, compare, compile, memory,
 regressions); every filter is a query parameter too, so any view can be shared as a link.
-Presentation only: the data comes from perfwatch.store.frames through pwdash.data.
+Presentation only: the data comes from perfwatch.analysis.frames through pwdash.data.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import streamlit as st
 
 st.set_page_config(page_title="perfwatch", page_icon="⏱", layout="wide")
 
-from perfwatch.errors import PerfwatchError  # noqa: E402
+from perfwatch.domain.errors import PerfwatchError  # noqa: E402
 from perfwatch.store.engine import redact  # noqa: E402
 from pwdash import data  # noqa: E402
 from pwdash.params import choose  # noqa: E402

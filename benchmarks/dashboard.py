@@ -6,7 +6,7 @@
 A store with no runs is first filled with ``--rows`` rows of demo data (and the injected
 regressions detected). Then, per database:
 
-* queries: every page's calls to perfwatch.store.frames, with the same default choices the app
+* queries: every page's calls to perfwatch.analysis.frames, with the same default choices the app
   makes, timed cold (no Streamlit cache) ``--repeat`` times; median and worst of the page total.
   Change-point detection on the Trends page is pure computation and reported apart.
 * browser (``--browser``): `perfwatch dashboard` on a free port, each page opened in headless
@@ -28,7 +28,7 @@ import tempfile
 import time
 from typing import Callable
 
-from perfwatch import demo
+from perfwatch.analysis import demo
 from perfwatch.store import frames, queries
 from perfwatch.store.engine import make_engine, redact
 from perfwatch.store.migrate import upgrade

@@ -54,11 +54,11 @@ def references(case: str, backend: str, min_time: float, first: str) -> dict:
     sys.path.insert(0, str(ROOT))
     import torch
 
-    from perfwatch import worker
-    from perfwatch.backends import synchronize
+    from perfwatch.measure import worker
+    from perfwatch.measure.backends import synchronize
     from perfwatch.collectors import torch_compat
     from perfwatch.collectors.timing import measure, warm_up
-    from perfwatch.results import CaseSpec
+    from perfwatch.domain.results import CaseSpec
     from perfwatch.suites import load_suite
 
     suite_name, bench_name, mode, size = case.split(":")
@@ -142,8 +142,8 @@ def perfwatch_suite_run(cases: list[str], backend: str, min_time: float, process
     """One `perfwatch run --processes K [--interleave]` of several benchmarks of one suite, through the
     runner's own execute() (no database): {case: figures} for the cases that ended ok."""
     sys.path.insert(0, str(ROOT))
-    from perfwatch import runner
-    from perfwatch.config import Config
+    from perfwatch.measure import runner
+    from perfwatch.domain.config import Config
 
     suite_name, mode, size = shared_suite(cases)
     benches = tuple(c.split(":")[1] for c in cases)

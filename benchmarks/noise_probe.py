@@ -42,9 +42,9 @@ def child(case: str, backend: str, cpu: int | None) -> None:
     sys.path.insert(0, str(ROOT))
     import torch
 
-    from perfwatch import worker
+    from perfwatch.measure import worker
     from perfwatch.collectors.timing import measure, warm_up
-    from perfwatch.results import CaseSpec
+    from perfwatch.domain.results import CaseSpec
     from perfwatch.suites import load_suite
     from perfwatch.collectors import torch_compat
 

@@ -1,3 +1,3 @@
-from perfwatch.cli import main
+from perfwatch.cli.main import main
 
 raise SystemExit(main())

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from perfwatch.alerts.message import (
+from perfwatch.alerts.announcement import (
     MAX_BLOCKS, MAX_FIELD, MAX_HEADER, MAX_LINES, MAX_SECTION, build_messages, dashboard_link, reproduce_command,
 )
 

@@ -18,8 +18,8 @@ from test_store import make_case, make_run
 
 from perfwatch.alerts.notify import notify_pending
 from perfwatch.alerts.slack import SlackWebhook, WebhookRejected, WebhookUnavailable, webhook_from_config
-from perfwatch.config import Config
-from perfwatch.errors import AlertError
+from perfwatch.domain.config import Config
+from perfwatch.domain.errors import AlertError
 from perfwatch.store import history, writes
 from perfwatch.store.engine import make_engine
 

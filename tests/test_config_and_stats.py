@@ -1,8 +1,8 @@
 import pytest
 
-from perfwatch.config import load_config
-from perfwatch.errors import ConfigError
-from perfwatch.stats import median_ci, quantile, summarize
+from perfwatch.domain.config import load_config
+from perfwatch.domain.errors import ConfigError
+from perfwatch.domain.sampling import median_ci, quantile, summarize
 
 
 def test_precedence_flag_env_file_default(tmp_path, monkeypatch):

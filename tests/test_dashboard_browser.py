@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from perfwatch import demo
+from perfwatch.analysis import demo
 from perfwatch.store.engine import make_engine
 from perfwatch.store.migrate import upgrade
 
@@ -163,7 +163,7 @@ def test_bad_database_shows_an_error_not_a_trace(browser, tmp_path):
     message on the page."""
     from selenium.webdriver.common.by import By
 
-    from perfwatch.dashboard import streamlit_command
+    from perfwatch.cli.app_launcher import streamlit_command
 
     port = _free_port()
     log = tmp_path / "log"

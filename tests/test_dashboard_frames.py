@@ -1,4 +1,4 @@
-"""The dashboard's data frames (perfwatch.store.frames), demo data and the dashboard commands, on
+"""The dashboard's data frames (perfwatch.analysis.frames), demo data and the dashboard commands, on
 real SQLite and Postgres."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import func, select
 
 from conftest import REPO, run_cli
-from perfwatch import demo
-from perfwatch.errors import StoreUnavailable
-from perfwatch.results import CaseResult, CaseSpec, Metric, RunInfo
+from perfwatch.analysis import demo
+from perfwatch.domain.errors import StoreUnavailable
+from perfwatch.domain.results import CaseResult, CaseSpec, Metric, RunInfo
 from perfwatch.store import frames, history, writes
 from perfwatch.store.engine import make_engine
 from perfwatch.store.models import Machine, Measurement, Run
@@ -200,7 +200,7 @@ def test_dashboard_command_fails_clearly_on_a_bad_url():
 
 
 def test_launcher_finds_the_app_and_builds_the_command():
-    from perfwatch import dashboard
+    from perfwatch.cli import app_launcher as dashboard
 
     assert dashboard.app_dir() == REPO / "app"
     cmd = dashboard.streamlit_command(8765, "127.0.0.1")

@@ -18,7 +18,7 @@ from perfwatch.detect import (
 )
 from perfwatch.detect.csvinput import read_series_csv
 from perfwatch.detect.online import tail_pvalue
-from perfwatch.errors import InputError
+from perfwatch.domain.errors import InputError
 
 
 def noisy(n, cv=0.02, seed=0, level=100.0):

@@ -9,10 +9,11 @@ import pytest
 from conftest import REPO, run_cli
 from sqlalchemy import select
 
-from perfwatch import runner
-from perfwatch.config import load_config
-from perfwatch.errors import ConfigError, UsageError
-from perfwatch.results import CaseResult, Metric, RunInfo
+from perfwatch.measure import runner
+from perfwatch.store.sink import StoreSink
+from perfwatch.domain.config import load_config
+from perfwatch.domain.errors import ConfigError, UsageError
+from perfwatch.domain.results import CaseResult, Metric, RunInfo
 from perfwatch.store import queries
 from perfwatch.store.engine import make_engine
 from perfwatch.store.migrate import upgrade
@@ -100,7 +101,7 @@ class FakeWorker:
         return CaseResult(status=status, metrics=(step,), **base)
 
 
-class RecordingSink(runner.Sink):
+class RecordingSink(StoreSink):
     def __init__(self, engine, spool_file, worker):
         super().__init__(engine, spool_file)
         self.worker = worker

@@ -9,7 +9,7 @@ import torch
 
 from perfwatch.collectors import memory
 from perfwatch.collectors.memory import MemoryWatch
-from perfwatch.results import LOWER
+from perfwatch.domain.results import LOWER
 
 MB = 1024 * 1024
 TENSOR_BYTES = 200 * MB

@@ -8,8 +8,8 @@ from dataclasses import replace
 import pytest
 from conftest import REPO, run_cli
 
-from perfwatch.repeats import combine
-from perfwatch.results import CaseResult, CaseSpec, Metric
+from perfwatch.measure.repeats import combine
+from perfwatch.domain.results import CaseResult, CaseSpec, Metric
 from perfwatch.store import queries
 from perfwatch.store.engine import make_engine
 
@@ -155,12 +155,12 @@ def test_run_noise_script_reports_each_case_and_mode_across_fresh_runs(tmp_path)
 
 
 def test_a_timing_only_worker_skips_the_memory_and_accuracy_passes():
-    from perfwatch import worker
+    from perfwatch.measure import worker
 
     spec = CaseSpec(suite=SUITE, benchmark="add", mode="eager", backend="cpu", size="tiny", suite_source=SUITE,
                     min_time_s=0.01)
-    full = {m["name"] for m in worker.run_case(spec)["metrics"]}
-    timed = {m["name"] for m in worker.run_case(replace(spec, timing_only=True))["metrics"]}
+    full = {m["name"] for m in worker.measure_case(spec)["metrics"]}
+    timed = {m["name"] for m in worker.measure_case(replace(spec, timing_only=True))["metrics"]}
     assert "step_time" in timed and "first_call_time" in timed
     assert "peak_rss" in full and "peak_rss" not in timed
     assert "accuracy_fp64_max_abs_error" in full and not any(n.startswith("accuracy") for n in timed)

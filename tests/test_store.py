@@ -7,8 +7,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from perfwatch.errors import ConfigError, StoreUnavailable, UsageError
-from perfwatch.results import CaseResult, CaseSpec, Metric, RunInfo
+from perfwatch.domain.errors import ConfigError, StoreUnavailable, UsageError
+from perfwatch.domain.results import CaseResult, CaseSpec, Metric, RunInfo
 from perfwatch.store import queries, spool, writes
 from perfwatch.store.engine import check_connection, make_engine, redact
 from perfwatch.store.migrate import current_revision, head_revision, upgrade

@@ -1,7 +1,7 @@
 """The end-of-run summary table and the pull-request report: graph columns only where a case has graph_time."""
 
-from perfwatch.results import STATUS_OK, CaseResult, CaseSpec, Metric
-from perfwatch.summary import summary_table
+from perfwatch.domain.results import STATUS_OK, CaseResult, CaseSpec, Metric
+from perfwatch.cli.summary import summary_table
 
 
 def _case(mode: str, step: float, graph: float | None = None) -> CaseResult:
@@ -28,7 +28,7 @@ def _report(cases):
 
 
 def test_report_sets_graph_time_against_the_baseline_when_there_is_one():
-    from perfwatch.report import to_markdown
+    from perfwatch.analysis.report import to_markdown
 
     eager = {"benchmark": "train", "mode": "eager", "status": "ok", "error": None,
              "metrics": {"step_time": 10.3, "graph_time": 2.3},

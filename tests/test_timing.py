@@ -108,21 +108,21 @@ def test_graph_replay_reports_the_figure_or_why_not(monkeypatch):
 
 
 def test_cpu_cases_have_no_graph_pass():
-    from perfwatch import worker
-    from perfwatch.results import CaseSpec
+    from perfwatch.measure import worker
+    from perfwatch.domain.results import CaseSpec
 
     from conftest import REPO
 
     suite = str(REPO / "tests" / "data" / "fault_suite.py")
-    out = worker.run_case(CaseSpec(suite=suite, benchmark="add", mode="eager", backend="cpu", size="tiny",
+    out = worker.measure_case(CaseSpec(suite=suite, benchmark="add", mode="eager", backend="cpu", size="tiny",
                                    suite_source=suite, min_time_s=0.01))
     assert "graph_status" not in out["details"] and "graph_time" not in {m["name"] for m in out["metrics"]}
     assert out["details"]["timing"]["timed_s"] >= 0.01
 
 
 def test_graph_pass_captures_eager_fresh_and_default_mode_timed_build_only_on_cuda():
-    from perfwatch.results import CaseSpec
-    from perfwatch.worker import graph_pass
+    from perfwatch.domain.results import CaseSpec
+    from perfwatch.measure.worker import graph_pass
 
     def spec(mode, backend="cuda"):
         return CaseSpec(suite="s", benchmark="b", mode=mode, backend=backend, size="tiny")

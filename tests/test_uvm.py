@@ -5,8 +5,8 @@ import sys
 import pytest
 
 from perfwatch.collectors import uvm
-from perfwatch.errors import UsageError
-from perfwatch.results import CaseSpec
+from perfwatch.domain.errors import UsageError
+from perfwatch.domain.results import CaseSpec
 
 
 def test_uvm_suite_is_registered_and_cuda_only():
@@ -21,21 +21,21 @@ def test_uvm_suite_is_registered_and_cuda_only():
 
 
 def test_uvm_suite_is_skipped_on_cpu():
-    from perfwatch.config import Config
-    from perfwatch.runner import RunRequest, plan
+    from perfwatch.domain.config import Config
+    from perfwatch.measure.runner import RunRequest, plan
 
     with pytest.raises(UsageError, match="no benchmark for backend cpu"):
         plan(RunRequest(suite="uvm", backend="cpu", modes=("eager",)), Config())
 
 
 def test_worker_reports_a_cpu_uvm_case_as_unsupported():
-    from perfwatch.results import STATUS_UNSUPPORTED
-    from perfwatch.worker import CaseFailed, run_case
+    from perfwatch.domain.results import STATUS_UNSUPPORTED
+    from perfwatch.measure.worker import CaseFailed, measure_case
 
     spec = CaseSpec(suite="uvm", benchmark="managed", mode="eager", backend="cpu", size="tiny",
                     params={"allocator": "managed"})
     with pytest.raises(CaseFailed) as info:
-        run_case(spec)
+        measure_case(spec)
     assert info.value.status == STATUS_UNSUPPORTED
 
 

@@ -1,4 +1,4 @@
-"""Cached access to the store for the app: thin wrappers over perfwatch.store.frames.
+"""Cached access to the store for the app: thin wrappers over perfwatch.analysis.frames.
 
 Query results are cached for TTL seconds (st.cache_data), keyed by the database URL and the
 arguments, so every visitor of a page within a minute shares one set of queries. The one write
@@ -23,7 +23,7 @@ def db_url() -> str:
     """PERFWATCH_DB_URL (set by `perfwatch dashboard`), else perfwatch's configured default."""
     if os.environ.get("PERFWATCH_DB_URL"):
         return os.environ["PERFWATCH_DB_URL"]
-    from perfwatch.config import load_config
+    from perfwatch.domain.config import load_config
 
     return load_config({}).resolved_db_url()
 

@@ -3,7 +3,7 @@
 For every selected suite benchmark this module defines a class ``<suite>__<benchmark>`` (see
 ``perfwatch.asvio``) with one ``track_*`` method per metric in ``perfwatch.asvio.TRACKS``,
 parameterized over mode and backend. Nothing is measured here: each (suite, benchmark, mode,
-backend) case runs once in perfwatch's own worker process (``perfwatch.runner.run_worker``), and
+backend) case runs once in perfwatch's own worker process (``perfwatch.measure.runner.run_worker``), and
 the tracks of that case read its result from a directory that lives for one ``asv run``.
 
 Selection (read when asv discovers the benchmarks; CI keeps it tiny):
@@ -24,8 +24,12 @@ import sys
 import tempfile
 
 # Modules only at the top level: asv collects every public class and function of this module.
-from perfwatch import asvio, backends, errors, results, runner, suites
-from perfwatch import config as pw_config
+from perfwatch import asvio, suites
+from perfwatch.measure import backends
+from perfwatch.domain import errors
+from perfwatch.domain import results
+from perfwatch.measure import runner
+from perfwatch.domain import config as pw_config
 
 
 def _csv(name: str, default: str = "") -> list[str]:

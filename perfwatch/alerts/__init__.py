@@ -4,7 +4,7 @@
 ``notify`` ties them to the store: what is pending, send, mark announced only once delivered.
 """
 
-from perfwatch.alerts.message import build_message, build_messages
+from perfwatch.alerts.announcement import build_message, build_messages
 from perfwatch.alerts.notify import NotifyResult, Outgoing, notify_pending, pending_messages
 from perfwatch.alerts.slack import SlackWebhook, WebhookRejected, WebhookUnavailable, webhook_from_config
 

@@ -19,8 +19,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from perfwatch.alerts.message import build_message, group_by_run
-from perfwatch.errors import AlertError, StoreUnavailable
+from perfwatch.alerts.announcement import build_message, group_by_run
+from perfwatch.domain.errors import AlertError, StoreUnavailable
 from perfwatch.store import history
 
 # Any constant distinct from the migration lock's: serializes notifiers on one Postgres database.

@@ -21,7 +21,7 @@ from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from perfwatch import __version__
-from perfwatch.errors import AlertError
+from perfwatch.domain.errors import AlertError
 
 log = logging.getLogger("perfwatch.alerts")
 

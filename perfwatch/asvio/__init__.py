@@ -66,9 +66,6 @@ def metric_for(track: str, backend: str) -> str:
 
 def require_asv() -> None:
     """asv is an optional extra: say how to get it instead of failing with an ImportError."""
-    try:
-        import asv.results  # noqa: F401
-    except ImportError:
-        from perfwatch.errors import UsageError
+    from perfwatch.domain.optional import require
 
-        raise UsageError("asv is not installed; install it with: pip install 'perfwatch[asv]'") from None
+    require("asv.results", "asv", "asv")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from perfwatch.results import HIGHER, LOWER, Metric
+from perfwatch.domain.results import HIGHER, LOWER, Metric
 from perfwatch.suites.base import Tolerance
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from perfwatch.results import Metric
+from perfwatch.domain.results import Metric
 
 
 class Collector(Protocol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from perfwatch.collectors import torch_compat as tc
-from perfwatch.results import LOWER, Metric
+from perfwatch.domain.results import LOWER, Metric
 
 
 class CompileWatch:

@@ -21,8 +21,8 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
-from perfwatch.results import LOWER, Metric
-from perfwatch.stats import summarize
+from perfwatch.domain.results import LOWER, Metric
+from perfwatch.domain.sampling import summarize
 
 WARMUP_CALLS = 3  # on a side stream, as torch.cuda.graphs recommends before capture
 

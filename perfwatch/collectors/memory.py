@@ -11,7 +11,7 @@ import sys
 import threading
 from collections.abc import Callable
 
-from perfwatch.results import LOWER, Metric
+from perfwatch.domain.results import LOWER, Metric
 
 _SAMPLE_INTERVAL_S = 0.001
 _JOIN_TIMEOUT_S = 1.0

@@ -16,7 +16,7 @@ import os
 import re
 from typing import Any
 
-from perfwatch.results import Metric
+from perfwatch.domain.results import Metric
 
 WARMUP_STEPS = 1  # profiled but discarded: the profiler's own start-up cost lands here
 ACTIVE_STEPS = 3

@@ -21,7 +21,7 @@ Method (docs/measurement.md):
   collection lands in whichever sample it falls into and turns a launch-bound step into an outlier.
   A workload that relies on cycles being collected mid-run still runs; its memory just waits.
 - several processes per case (``perfwatch run --processes N``) are combined in
-  ``perfwatch/repeats.py``: the reported step time is the median of the processes' medians.
+  ``perfwatch/measure/repeats.py``: the reported step time is the median of the processes' medians.
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from perfwatch.backends import synchronize
-from perfwatch.results import HIGHER, LOWER, Metric
-from perfwatch.stats import summarize
+from perfwatch.measure.backends import synchronize
+from perfwatch.domain.results import HIGHER, LOWER, Metric
+from perfwatch.domain.sampling import summarize
 
 
 @dataclass(frozen=True)

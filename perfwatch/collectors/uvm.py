@@ -29,8 +29,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from perfwatch.errors import PerfwatchError
-from perfwatch.results import LOWER, Metric
+from perfwatch.domain.errors import PerfwatchError
+from perfwatch.domain.results import LOWER, Metric
 
 ALLOCATORS = ("caching", "managed", "managed_prefetch")
 SOURCE = Path(__file__).with_name("uvm_alloc.cpp")

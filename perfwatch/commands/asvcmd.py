@@ -8,7 +8,7 @@ import argparse
 import sys
 
 from perfwatch.commands.common import add_db, config, engine
-from perfwatch.errors import EXIT_OK, UsageError
+from perfwatch.domain.errors import EXIT_OK, UsageError
 
 
 def register(sub) -> None:
@@ -24,7 +24,7 @@ def register(sub) -> None:
 def cmd_import(args: argparse.Namespace) -> int:
     if args.import_source != "asv":
         raise UsageError("perfwatch import: expected a source: asv")
-    from perfwatch.asvio.importer import read_results_dir, write_imported
+    from perfwatch.asvio.from_asv import read_results_dir, write_imported
     from perfwatch.store.engine import redact
 
     # The whole directory is read and checked before the database is even opened: bad input
@@ -41,7 +41,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def export_asv(eng, args: argparse.Namespace) -> int:
-    from perfwatch.asvio.export import export_asv as write
+    from perfwatch.asvio.to_asv import export_asv as write
 
     if not args.output_dir:
         raise UsageError("--format asv writes a directory: give --output-dir DIR")

@@ -13,7 +13,7 @@ def add_db(p: argparse.ArgumentParser) -> None:
 
 
 def config(args: argparse.Namespace, **extra: Any):
-    from perfwatch.config import load_config
+    from perfwatch.domain.config import load_config
 
     return load_config({"db_url": getattr(args, "db", None), **extra})
 

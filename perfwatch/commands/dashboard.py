@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from perfwatch.commands.common import add_db, config, engine
-from perfwatch.errors import EXIT_OK, UsageError
+from perfwatch.domain.errors import EXIT_OK, UsageError
 
 
 def register(sub) -> None:
@@ -25,7 +25,7 @@ def register(sub) -> None:
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
-    from perfwatch import dashboard
+    from perfwatch.cli import app_launcher as dashboard
     from perfwatch.store.engine import redact
 
     dashboard.check_streamlit()  # before touching the database: the likelier problem on a fresh install
@@ -37,7 +37,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from perfwatch import demo
+    from perfwatch.analysis import demo
     from perfwatch.store import queries
     from perfwatch.store.engine import redact
 

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from perfwatch.commands.common import add_db, config, engine, print_json
-from perfwatch.errors import EXIT_OK, UsageError
+from perfwatch.domain.errors import EXIT_OK, UsageError
 
 
 def add_thresholds(p: argparse.ArgumentParser) -> None:
@@ -91,7 +91,7 @@ def _fmt_change(x: float) -> str:
 
 
 def _print(records: list[dict[str, Any]], fmt: str, online: bool) -> None:
-    from perfwatch.tables import render
+    from perfwatch.cli.tables import render
 
     if fmt == "json":
         print_json([_jsonable(r) for r in records])
@@ -125,7 +125,7 @@ def _detect_csv(args, cfg) -> list[dict[str, Any]]:
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
-    from perfwatch.scan import Filters, scan
+    from perfwatch.analysis.scan import Filters, scan
 
     cfg = detect_config(args)
     if args.input:
@@ -147,9 +147,9 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from perfwatch.compare import DEFAULT_METRICS, compare_runs
+    from perfwatch.analysis.compare import DEFAULT_METRICS, compare_runs
     from perfwatch.store import queries
-    from perfwatch.tables import render
+    from perfwatch.cli.tables import render
 
     eng = engine(config(args))
     a, b = queries.resolve_run(eng, args.run_a), queries.resolve_run(eng, args.run_b)
@@ -172,7 +172,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from perfwatch.report import build_report, to_markdown
+    from perfwatch.analysis.report import build_report, to_markdown
     from perfwatch.store import queries
 
     eng = engine(config(args))
@@ -191,7 +191,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_regressions(args: argparse.Namespace) -> int:
     from perfwatch.store import history
-    from perfwatch.tables import render
+    from perfwatch.cli.tables import render
 
     eng = engine(config(args))
     actions = [(i, st) for i, st in ((args.ack, "acknowledged"), (args.resolve, "resolved"), (args.reopen, "open")) if i]

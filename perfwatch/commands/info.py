@@ -6,7 +6,7 @@ import argparse
 import json
 
 from perfwatch.commands.common import print_json
-from perfwatch.errors import EXIT_OK
+from perfwatch.domain.errors import EXIT_OK
 
 
 def register(sub) -> None:

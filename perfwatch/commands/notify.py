@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from perfwatch.commands.common import add_db, config, engine, print_json
-from perfwatch.errors import EXIT_OK
+from perfwatch.domain.errors import EXIT_OK
 
 
 def register(sub) -> None:

@@ -8,8 +8,8 @@ import os
 import sys
 
 from perfwatch.commands.common import add_db, config, engine, push_spool
-from perfwatch.errors import EXIT_CASES_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_REGRESSION, UsageError
-from perfwatch.suites.base import MODES
+from perfwatch.domain.errors import EXIT_CASES_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_REGRESSION, UsageError
+from perfwatch.domain.vocab import MODES
 
 
 def register(sub) -> None:
@@ -64,17 +64,18 @@ def profile_dir(args: argparse.Namespace) -> str | None:
     """--profile's log dir, absolute (the worker runs elsewhere); None without --profile."""
     if not (args.profile or args.profile_dir):
         return None
-    from perfwatch.config import default_home
+    from perfwatch.domain.config import default_home
 
     return os.path.abspath(os.path.expanduser(args.profile_dir or str(default_home() / "traces")))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from perfwatch import runner
-    from perfwatch.progress import Progress
+    from perfwatch.measure import runner
+    from perfwatch.cli.progress import Progress
     from perfwatch.store import spool
+    from perfwatch.store.sink import StoreSink
     from perfwatch.store.engine import redact
-    from perfwatch.summary import summary_table
+    from perfwatch.cli.summary import summary_table
 
     cfg = config(args, timeout_s=args.timeout, min_time_s=args.min_time, processes=args.processes,
                  max_time_s=args.max_time, precision=args.precision, threads=args.threads, interleave=args.interleave)
@@ -100,13 +101,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"run {run.run_id}: suite {plan.suite.name}, backend {plan.backend}, size {plan.size}, "
           f"{len(plan.specs)} case(s) -> {redact(cfg.resolved_db_url())}", file=sys.stderr)
     progress = Progress(len(plan.specs))
-    sink = runner.Sink(eng, spool.spool_path(cfg.resolved_spool_dir(), cfg.resolved_db_url()))
+    sink = StoreSink(eng, spool.spool_path(cfg.resolved_spool_dir(), cfg.resolved_db_url()))
     outcome = runner.execute(plan, run, sink, cfg.timeout_s, on_start=progress.start, on_end=progress.end,
                              processes=cfg.processes, interleave=cfg.interleave, on_repeat=progress.repeat)
 
     regressions = []
     if not args.no_detect and not outcome.spooled:
-        from perfwatch.scan import gate
+        from perfwatch.analysis.scan import gate
 
         regressions = gate(eng, run.run_id)
 

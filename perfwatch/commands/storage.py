@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from perfwatch.commands.common import add_db, config, engine, print_json, push_spool
-from perfwatch.errors import EXIT_CASES_FAILED, EXIT_OK, UsageError
+from perfwatch.domain.errors import EXIT_CASES_FAILED, EXIT_OK, UsageError
 
 
 def register(sub) -> None:
@@ -40,7 +40,7 @@ def register(sub) -> None:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     from perfwatch.store import queries
-    from perfwatch.tables import render
+    from perfwatch.cli.tables import render
 
     rows = queries.list_runs(engine(config(args)), limit=args.limit, suite=args.suite)
     if args.json:
@@ -57,7 +57,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from perfwatch import export
+    from perfwatch.analysis import records as export
     from perfwatch.store import queries
 
     eng = engine(config(args))

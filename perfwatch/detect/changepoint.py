@@ -31,7 +31,7 @@ from perfwatch.detect.model import (
     relative_change,
 )
 from perfwatch.detect.segment import optimal_partition
-from perfwatch.detect.stats import (
+from perfwatch.detect.robust import (
     lag1_autocorr,
     longrun_factor,
     loo_neighbour_residuals,

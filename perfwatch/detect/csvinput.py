@@ -12,7 +12,7 @@ import math
 from datetime import datetime
 
 from perfwatch.detect.model import DIRECTIONS, Point
-from perfwatch.errors import InputError
+from perfwatch.domain.errors import InputError
 
 REQUIRED = ("series", "ts", "value")
 

@@ -125,10 +125,6 @@ class ChangePoint:
     def confidence(self) -> float:
         return 1.0 - self.pvalue
 
-    @property
-    def is_regression(self) -> bool:
-        return self.direction == REGRESSION
-
 
 def classify(before: float, after: float, metric_direction: str) -> str:
     """'regression' or 'improvement' for a move from ``before`` to ``after``."""

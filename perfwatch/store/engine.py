@@ -15,14 +15,10 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, InterfaceError
 
-from perfwatch.errors import ConfigError, StoreUnavailable
+from perfwatch.domain.config import redact  # noqa: F401  (re-exported)
+from perfwatch.domain.errors import ConfigError, StoreUnavailable
 
 SQLITE_BUSY_MS = 60_000
-
-
-def redact(url: str) -> str:
-    """The URL with any password hidden, fit for messages and logs."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
 def normalize_url(url: str) -> str:
@@ -47,7 +43,10 @@ def make_engine(url: str) -> Engine:
     except NoSuchModuleError:
         raise ConfigError(f"no driver for {redact(url)!r}") from None
     except ModuleNotFoundError as exc:
-        raise ConfigError(f"the database driver is missing ({exc.name}); install it with: pip install 'perfwatch[postgres]'") from None
+        from perfwatch.domain.optional import install_hint
+        from perfwatch.domain.errors import MissingExtra
+
+        raise MissingExtra(f"the database driver is missing ({exc.name}); install it with: {install_hint('postgres')}") from None
 
 
 def _sqlite_engine(parsed) -> Engine:

@@ -10,7 +10,7 @@ from typing import Any, Iterable
 from sqlalchemy import and_, select, update
 from sqlalchemy.engine import Connection, Engine
 
-from perfwatch.errors import UsageError
+from perfwatch.domain.errors import UsageError
 from perfwatch.store.models import Case, Machine, Measurement, Regression, Run, Series
 from perfwatch.store.queries import _iso, _read, as_utc
 from perfwatch.store.writes import _insert, with_retry

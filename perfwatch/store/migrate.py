@@ -8,7 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError
 
-from perfwatch.errors import StoreError, StoreUnavailable
+from perfwatch.domain.errors import StoreError, StoreUnavailable
 
 # Any constant: serializes concurrent `perfwatch run`s migrating one Postgres database.
 _PG_LOCK_KEY = 0x70657266

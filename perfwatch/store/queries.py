@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from perfwatch.errors import StoreUnavailable, UsageError
-from perfwatch.suites.base import MODES
+from perfwatch.domain.errors import StoreUnavailable, UsageError
+from perfwatch.domain.vocab import MODES
 from perfwatch.store.models import Case, Machine, Measurement, Run, Sample, Series
 
 

@@ -17,8 +17,8 @@ from typing import Any, Iterator
 
 from sqlalchemy.engine import Engine
 
-from perfwatch.errors import StoreUnavailable
-from perfwatch.results import CaseResult, RunInfo
+from perfwatch.domain.errors import StoreUnavailable
+from perfwatch.domain.results import CaseResult, RunInfo
 from perfwatch.store import writes
 from perfwatch.store.engine import redact
 

@@ -4,8 +4,6 @@ to one database at once."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from datetime import datetime, timezone
 from typing import Any, Callable, TypeVar
@@ -15,21 +13,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from perfwatch.errors import StoreError, StoreUnavailable
-from perfwatch.results import CaseResult, RunInfo
+from perfwatch.domain.errors import StoreError, StoreUnavailable
+from perfwatch.domain.results import CaseResult, RunInfo
+from perfwatch.domain.series import params_key, series_key
 from perfwatch.store.models import Case, Machine, Measurement, Run, Sample, Series
 
 T = TypeVar("T")
-
-
-def params_key(params: dict[str, Any]) -> str:
-    """Canonical text of a benchmark's parameters (part of a series' identity)."""
-    return json.dumps(params or {}, sort_keys=True, separators=(",", ":"))
-
-
-def series_key(fingerprint: str, suite: str, benchmark: str, mode: str, backend: str, dtype: str, pkey: str, metric: str) -> str:
-    raw = "\x1f".join((fingerprint, suite, benchmark, mode, backend, dtype, pkey, metric))
-    return hashlib.sha256(raw.encode()).hexdigest()[:40]
 
 
 def parse_time(iso: str | None) -> datetime | None:

@@ -14,7 +14,8 @@ import sys
 from importlib import metadata
 from typing import Any
 
-from perfwatch.errors import SuiteError
+from perfwatch.domain.errors import SuiteError
+from perfwatch.domain.vocab import is_suite_file  # noqa: F401  (re-exported)
 from perfwatch.suites.base import Suite
 
 BUILTIN = {
@@ -39,10 +40,6 @@ def _as_suite(obj: Any, origin: str) -> Suite:
 
 def _entry_points() -> dict[str, metadata.EntryPoint]:
     return {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
-
-
-def is_suite_file(name: str) -> bool:
-    return name.endswith(".py") or os.sep in name or "/" in name
 
 
 def load_suite_file(path: str) -> Suite:

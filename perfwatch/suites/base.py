@@ -24,9 +24,7 @@ import contextlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-MODES = ("eager", "default", "reduce-overhead", "max-autotune")
-BACKENDS = ("cpu", "cuda", "mps")
-SIZES = ("tiny", "small", "medium", "large")
+from perfwatch.domain.vocab import BACKENDS, MODES, SIZES  # noqa: F401  (re-exported for suites)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from perfwatch.suites.base import MODES
+from perfwatch.domain.vocab import MODES
 from pwdash.params import choose, link
 
 MODE_ORDER = list(MODES)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from perfwatch.store.frames import reproduce_command
+from perfwatch.analysis.frames import reproduce_command
 from pwdash import charts, data
 from pwdash.params import choose
 

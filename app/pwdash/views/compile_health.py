@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from perfwatch.store.frames import COMPILE_METRICS, COMPILE_PHASES
+from perfwatch.analysis.frames import COMPILE_METRICS, COMPILE_PHASES
 from pwdash import charts, data
 from pwdash.params import choose
 from pwdash.views.common import series_label, sort_modes

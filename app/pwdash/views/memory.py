@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from perfwatch.store.frames import MEMORY_METRICS, UVM_METRICS
+from perfwatch.analysis.frames import MEMORY_METRICS, UVM_METRICS
 from pwdash import data
 from pwdash.params import choose_many
 from pwdash.views.common import series_filters, series_label, sort_modes

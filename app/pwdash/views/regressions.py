@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from perfwatch.errors import PerfwatchError
+from perfwatch.domain.errors import PerfwatchError
 from pwdash import data
 from pwdash.params import choose
 from pwdash.views.common import regression_table

@@ -20,8 +20,8 @@ from dataclasses import replace
 from datetime import datetime
 
 from perfwatch.collectors.timing import throughput_metric
-from perfwatch.results import LOWER, STATUS_OK, CaseResult, Metric
-from perfwatch.stats import summarize
+from perfwatch.domain.results import LOWER, STATUS_OK, CaseResult, Metric
+from perfwatch.domain.sampling import summarize
 
 TIMING_METRICS = ("step_time", "step_time_mad", "host_time", "throughput")
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from perfwatch.results import EXACT_UNITS
+from perfwatch.domain.results import EXACT_UNITS
 from perfwatch.store import queries
-from perfwatch.store.writes import params_key
+from perfwatch.domain.series import params_key
 
 DEFAULT_METRICS = ("step_time", "graph_time", "throughput", "compile_time", "graph_breaks", "recompilations",
                    "peak_memory_allocated", "peak_rss", "accuracy_pass")
@@ -20,7 +20,7 @@ DEFAULT_METRICS = ("step_time", "graph_time", "throughput", "compile_time", "gra
 def compare_runs(engine, run_a: str, run_b: str, metrics: tuple[str, ...] | None = DEFAULT_METRICS,
                  alpha: float = 0.01, min_effect: float = 0.02) -> list[dict[str, Any]]:
     from perfwatch.detect.model import classify, relative_change
-    from perfwatch.stats import mann_whitney_u
+    from perfwatch.domain.sampling import mann_whitney_u
 
     def index(run_id):
         return {(r["benchmark"], r["mode"], params_key(r.get("params")), r["metric"]): r

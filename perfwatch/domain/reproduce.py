@@ -5,15 +5,13 @@ from __future__ import annotations
 import shlex
 from typing import Iterable
 
-from perfwatch.suites.base import MODES
+from perfwatch.domain.vocab import MODES, is_suite_file
 
 
 
 def suite_argument(suite: str, run_command: str | None = None) -> str:
     """What to pass as --suite: the file the run was given when it was a suite file (a suite's
     name alone does not find a file), else the suite's name."""
-    from perfwatch.suites import is_suite_file
-
     try:
         args = shlex.split(run_command or "")
     except ValueError:

@@ -75,7 +75,7 @@ def dashboard_link(base: str | None, run_id: str) -> str | None:
 
 def reproduce_command(rows: list[dict[str, Any]]) -> str:
     """`perfwatch run` limited to the regressed benchmarks and modes of one run."""
-    from perfwatch.reproduce import run_command
+    from perfwatch.domain.reproduce import run_command
 
     first = rows[0]
     dtypes = {r.get("dtype") for r in rows} - {None, "float32"}

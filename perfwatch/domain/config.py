@@ -8,12 +8,13 @@ typo fails before anything runs (exit 2).
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from perfwatch.errors import ConfigError
+from perfwatch.domain.errors import ConfigError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -131,3 +132,8 @@ def load_config(overrides: dict[str, Any] | None = None, cwd: Path | None = None
         if v is not None:
             values[k] = _coerce(k, v, f"--{k.replace('_', '-')}")
     return replace(Config(), **values)
+
+
+def redact(url: str) -> str:
+    """The URL with any password hidden, fit for messages and logs."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)

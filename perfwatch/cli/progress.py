@@ -6,7 +6,7 @@ import sys
 import time
 from typing import TextIO
 
-from perfwatch.results import CaseResult, CaseSpec
+from perfwatch.domain.results import CaseResult, CaseSpec
 
 
 class Progress:

@@ -20,10 +20,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from perfwatch import asvio
-from perfwatch.errors import UsageError
-from perfwatch.results import STATUS_OK
+from perfwatch.domain.errors import UsageError
+from perfwatch.domain.results import STATUS_OK
 from perfwatch.store.writes import parse_time
-from perfwatch.suites.base import MODES
+from perfwatch.domain.vocab import MODES
 
 VERSION = "perfwatch-export-1"  # asv shows only results whose version matches benchmarks.json
 

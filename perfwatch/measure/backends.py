@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from perfwatch.errors import BackendUnavailable, UsageError
-from perfwatch.suites.base import BACKENDS
+from perfwatch.domain.errors import BackendUnavailable, UsageError
+from perfwatch.domain.vocab import BACKENDS
 
 
 def available_backends() -> list[str]:

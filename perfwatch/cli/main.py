@@ -13,7 +13,7 @@ import sys
 from typing import Sequence
 
 from perfwatch import __version__
-from perfwatch.errors import EXIT_INTERRUPTED, EXIT_USAGE, PerfwatchError
+from perfwatch.domain.errors import EXIT_INTERRUPTED, EXIT_USAGE, PerfwatchError
 
 COMMAND_MODULES = (
     "perfwatch.commands.run",

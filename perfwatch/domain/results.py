@@ -15,10 +15,7 @@ from typing import Any
 
 RESULT_FORMAT = 1
 
-LOWER = "lower_is_better"
-HIGHER = "higher_is_better"
-DIRECTIONS = (LOWER, HIGHER)
-EXACT_UNITS = ("count", "bool")  # integer figures: any persisting change is real, no p-value needed
+from perfwatch.domain.metrics import DIRECTIONS, HIGHER, LOWER  # noqa: F401  (re-exported: results carry directions)
 
 # Case statuses. "ok" is the only success; every failure is data, never a crashed run.
 STATUS_OK = "ok"

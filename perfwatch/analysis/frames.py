@@ -19,10 +19,10 @@ from sqlalchemy import and_, func, inspect, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError
 
-from perfwatch.errors import StoreError, StoreUnavailable
+from perfwatch.domain.errors import StoreError, StoreUnavailable
 from perfwatch.store import history
 from perfwatch.store.models import Case, Machine, Measurement, Regression, Run, Series
-from perfwatch.suites.base import MODES
+from perfwatch.domain.vocab import MODES
 
 COMPILE_METRICS = ("compilations", "graph_count", "graph_breaks", "graph_break_reasons", "recompilations",
                    "compile_time", "compile_time_backend", "compile_time_inductor", "compile_time_codegen")
@@ -61,7 +61,7 @@ def _utc(df: pd.DataFrame, *cols: str) -> pd.DataFrame:
 def reproduce_command(suite: str, benchmark: str, mode: str, backend: str, size: str | None,
                       run_command: str | None = None) -> str:
     """The `perfwatch run` line that runs one case again."""
-    from perfwatch.reproduce import run_command as line
+    from perfwatch.domain.reproduce import run_command as line
 
     return line(suite, [benchmark], [mode], backend, size, source_command=run_command)
 
@@ -264,9 +264,9 @@ def compile_reasons(engine: Engine, run_id: str) -> pd.DataFrame:
 
 def compare(engine: Engine, run_a: str, run_b: str) -> pd.DataFrame:
     """Every metric both runs measured, matched by case (the runs may be on different machines),
-    with the change, its p-value and a verdict: perfwatch.compare's rules, so the dashboard and
+    with the change, its p-value and a verdict: perfwatch.analysis.compare's rules, so the dashboard and
     `perfwatch compare` always agree."""
-    from perfwatch.compare import compare_runs
+    from perfwatch.analysis.compare import compare_runs
 
     cols = ["benchmark", "mode", "params", "metric", "unit", "direction", "a", "b", "change", "pvalue", "significant",
             "verdict", "status_a", "status_b"]

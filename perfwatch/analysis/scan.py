@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from perfwatch.detect import REGRESSION, ChangePoint, DetectConfig, Point, detect, detect_online, online_step
-from perfwatch.results import EXACT_UNITS
+from perfwatch.domain.results import EXACT_UNITS
 from perfwatch.store import history as hist
 from perfwatch.store import queries
 
@@ -94,7 +94,7 @@ class GateConfig:
 
 def _short_history_check(engine, h: hist.History, gc: GateConfig) -> dict[str, Any] | None:
     from perfwatch.detect.model import classify, relative_change
-    from perfwatch.stats import mann_whitney_u, quantile
+    from perfwatch.domain.sampling import mann_whitney_u, quantile
 
     new, base = h.points[-1], h.points[-1 - gc.baseline:-1]
     if not base:

@@ -23,7 +23,7 @@ def previous_run(engine, run: dict[str, Any]) -> str | None:
 
 
 def build_report(engine, run_id: str, baseline: str | None = None) -> dict[str, Any]:
-    from perfwatch.compare import compare_runs
+    from perfwatch.analysis.compare import compare_runs
 
     run = queries.run_summary(engine, run_id)
     baseline = baseline or previous_run(engine, run)

@@ -1,6 +1,6 @@
 """The one exception tree of perfwatch.
 
-Library code raises these; only ``perfwatch.cli`` catches them and turns them into exit codes,
+Library code raises these; only ``perfwatch.cli.main`` catches them and turns them into exit codes,
 so every failure a user can cause maps to one documented code (see docs/cli.md).
 """
 
@@ -23,6 +23,10 @@ class PerfwatchError(Exception):
 
 class UsageError(PerfwatchError):
     """The command line asked for something that does not exist or does not fit."""
+
+
+class MissingExtra(UsageError):
+    """An optional integration (an extra: postgres, dashboard, profiler, asv, uvm) is not installed."""
 
 
 class ConfigError(PerfwatchError):

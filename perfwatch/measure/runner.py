@@ -22,11 +22,11 @@ import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
 
-from perfwatch.config import Config
-from perfwatch.errors import StoreUnavailable, UsageError
-from perfwatch.results import (
+from perfwatch.domain.config import Config, redact
+from perfwatch.domain.errors import UsageError
+from perfwatch.domain.results import (
     HIGHER,
     STATUS_CRASH,
     STATUS_ERROR,
@@ -38,10 +38,18 @@ from perfwatch.results import (
     Metric,
     RunInfo,
 )
-from perfwatch.store.engine import redact
-from perfwatch.suites.base import MODES, SIZES, Suite
+from perfwatch.domain.vocab import DEFAULT_SIZE, MODES, SIZES
+from perfwatch.suites.base import Suite
 
-DEFAULT_SIZE = {"cpu": "tiny", "mps": "small", "cuda": "medium"}
+
+class Sink(Protocol):
+    """Where finished cases go (the store's ``perfwatch.store.sink.StoreSink``, or a test's list)."""
+
+    def run_started(self, run: RunInfo) -> None: ...
+
+    def case(self, run: RunInfo, case: CaseResult) -> None: ...
+
+    def run_finished(self, run: RunInfo, total: int, failed: int, status: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -94,7 +102,7 @@ def parse_modes(text: str) -> tuple[str, ...]:
 
 
 def plan(req: RunRequest, config: Config) -> Plan:
-    from perfwatch.backends import resolve_backend
+    from perfwatch.measure.backends import resolve_backend
     from perfwatch.suites import is_suite_file, load_suite
 
     suite = load_suite(req.suite)
@@ -167,7 +175,7 @@ def run_worker(spec: CaseSpec, run_id: str, timeout_s: float) -> CaseResult:
         pkg_root = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = pkg_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         with open(log_path, "w") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "perfwatch.worker", spec_path, result_path],
+            proc = subprocess.Popen([sys.executable, "-m", "perfwatch.measure.worker", spec_path, result_path],
                                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     env=env, start_new_session=True)
             try:
@@ -215,45 +223,9 @@ def with_speedup(case: CaseResult, eager_ms: dict[str, float]) -> CaseResult:
     return replace(case, metrics=case.metrics + (Metric("speedup_vs_eager", base / st.value, "x", HIGHER),))
 
 
-class Sink:
-    """Where finished cases go: the database, or the spool file when it cannot be reached."""
-
-    def __init__(self, engine, spool_file: Path) -> None:
-        self.engine = engine
-        self.spool_file = spool_file
-        self.spooled = 0
-
-    def run_started(self, run: RunInfo) -> None:
-        from perfwatch.store import writes
-
-        try:
-            writes.write_run(self.engine, run)
-        except StoreUnavailable:
-            pass  # the run row travels with every spooled case
-
-    def case(self, run: RunInfo, case: CaseResult) -> None:
-        from perfwatch.store import spool, writes
-
-        try:
-            writes.write_case(self.engine, run, case)
-        except StoreUnavailable:
-            spool.spool_case(self.spool_file, run, case)
-            self.spooled += 1
-
-    def run_finished(self, run: RunInfo, total: int, failed: int, status: str) -> None:
-        from perfwatch.store import spool, writes
-
-        now = datetime.now(timezone.utc).isoformat()
-        try:
-            writes.finish_run(self.engine, run, now, total, failed, status)
-        except StoreUnavailable:
-            spool.spool_finish(self.spool_file, run, now, total, failed, status)
-            self.spooled += 1
-
-
 def run_case(p: Plan, spec: CaseSpec, run_id: str, timeout_s: float, processes: int = 1) -> CaseResult:
     """One case: a worker process (or ``processes`` of them, combined); never raises for the case."""
-    from perfwatch import repeats
+    from perfwatch.measure import repeats
 
     unsupported = _unsupported(p, spec, run_id)
     if unsupported:
@@ -289,7 +261,7 @@ def _repeatable(case: CaseResult) -> bool:
 
 def _run_repeat(spec: CaseSpec, run_id: str, timeout_s: float) -> CaseResult:
     """One timing-only repeat process; a repeat that cannot start is a failed repeat, not a failed case."""
-    from perfwatch import repeats
+    from perfwatch.measure import repeats
 
     rspec = repeats.repeat_spec(spec)
     try:
@@ -312,7 +284,7 @@ def check_interleave(processes: int, interleave: bool) -> None:
                          f"got processes = {processes}: it spreads each case's N processes over the run")
 
 
-def execute(p: Plan, run: RunInfo, sink: Sink, timeout_s: float,
+def execute(p: Plan, run: RunInfo, sink: "Sink", timeout_s: float,
             on_start: Callable[[int, CaseSpec], None] = lambda i, s: None,
             on_end: Callable[[int, CaseResult], None] = lambda i, c: None, processes: int = 1,
             interleave: bool = False,
@@ -333,7 +305,7 @@ def execute(p: Plan, run: RunInfo, sink: Sink, timeout_s: float,
     return outcome
 
 
-def _execute_in_turn(p: Plan, specs: list[CaseSpec], run: RunInfo, sink: Sink, timeout_s: float, processes: int,
+def _execute_in_turn(p: Plan, specs: list[CaseSpec], run: RunInfo, sink: "Sink", timeout_s: float, processes: int,
                      outcome: RunOutcome, on_start, on_end) -> None:
     """Each case with all its processes, stored the moment it ends."""
     eager_ms: dict[str, float] = {}
@@ -348,13 +320,13 @@ def _execute_in_turn(p: Plan, specs: list[CaseSpec], run: RunInfo, sink: Sink, t
         outcome.interrupted = True
 
 
-def _execute_interleaved(p: Plan, specs: list[CaseSpec], run: RunInfo, sink: Sink, timeout_s: float, processes: int,
+def _execute_interleaved(p: Plan, specs: list[CaseSpec], run: RunInfo, sink: "Sink", timeout_s: float, processes: int,
                          outcome: RunOutcome, on_start, on_end, on_repeat) -> None:
     """Round 1: every case's full first process. Rounds 2..N: one timing-only repeat of every ok
     case, in plan order. A case's processes are spread over the run, so a drift of the host over
     minutes is not shared by all of them. An ok case is stored once all rounds (or a Ctrl-C) are
     over; a failed one at once, unless its speedup waits on an eager case still being repeated."""
-    from perfwatch import repeats
+    from perfwatch.measure import repeats
 
     firsts: list[CaseResult] = []
     more: dict[int, list[CaseResult]] = {}  # plan index of an ok first -> its repeats so far

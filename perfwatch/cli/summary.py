@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from perfwatch.results import CaseResult
-from perfwatch.tables import fmt_bytes, fmt_num, render
+from perfwatch.domain.results import CaseResult
+from perfwatch.cli.tables import fmt_bytes, fmt_num, render
 
 PEAK_MEMORY = ("peak_memory_allocated", "peak_mps_driver_allocated", "peak_rss")
 

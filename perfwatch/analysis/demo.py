@@ -21,10 +21,10 @@ from typing import Any, Callable
 
 from sqlalchemy.engine import Engine
 
-from perfwatch.results import HIGHER, LOWER
+from perfwatch.domain.results import HIGHER, LOWER
 from perfwatch.store import bulk
-from perfwatch.store.writes import params_key, series_key
-from perfwatch.suites.base import MODES
+from perfwatch.domain.series import params_key, series_key
+from perfwatch.domain.vocab import MODES
 
 MIN_NIGHTS = 60  # enough history for change-point detection either side of an injected change
 BATCH_ROWS = 100_000  # measurement rows per transaction
@@ -343,7 +343,7 @@ def detect_injected(engine: Engine, summary: Summary) -> list[int]:
     """Run the detector on the series with an injected regression and store what it finds, as
     `perfwatch detect` would for every series (a fast stand-in for demos, tests and benchmarks).
     Returns the ids of the stored regressions."""
-    from perfwatch.scan import Filters, record_regressions, scan
+    from perfwatch.analysis.scan import Filters, record_regressions, scan
 
     found = []
     for j in summary.injected:

@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from perfwatch import asvio
-from perfwatch.errors import InputError
-from perfwatch.results import LOWER, STATUS_ERROR, STATUS_OK, STATUS_UNSUPPORTED, CaseResult, CaseSpec, Metric, RunInfo
-from perfwatch.store.writes import params_key
+from perfwatch.domain.errors import InputError
+from perfwatch.domain.results import LOWER, STATUS_ERROR, STATUS_OK, STATUS_UNSUPPORTED, CaseResult, CaseSpec, Metric, RunInfo
+from perfwatch.domain.series import params_key
 
 GENERIC_MODE, GENERIC_BACKEND, GENERIC_DTYPE = "asv", "cpu", "n/a"
 UNITS = {"seconds": "s"}  # asv's unit names that perfwatch spells otherwise

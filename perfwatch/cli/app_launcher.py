@@ -7,16 +7,14 @@ The app lives in ``app/`` of the repository and ships inside the wheel as ``perf
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-from perfwatch.errors import ConfigError
+from perfwatch.domain.errors import ConfigError
 
 ENTRY = "main.py"
-INSTALL_HINT = "pip install 'perfwatch[dashboard]'"
 
 
 def app_dir() -> Path:
@@ -30,9 +28,9 @@ def app_dir() -> Path:
 
 
 def check_streamlit() -> None:
-    missing = [m for m in ("streamlit", "altair", "pandas") if importlib.util.find_spec(m) is None]
-    if missing:
-        raise ConfigError(f"the dashboard needs {', '.join(missing)}; install it with: {INSTALL_HINT}")
+    from perfwatch.domain.optional import require_extra
+
+    require_extra("dashboard", "the dashboard")
 
 
 def streamlit_command(port: int, address: str | None = None) -> list[str]:

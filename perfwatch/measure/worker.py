@@ -1,4 +1,4 @@
-"""One case in one fresh process: ``python -m perfwatch.worker SPEC.json RESULT.json``.
+"""One case in one fresh process: ``python -m perfwatch.measure.worker SPEC.json RESULT.json``.
 
 The runner starts this with a timeout. Whatever happens here ends as a result file with a
 status (ok, compile_error, oom, accuracy_fail, error); a crash or hang leaves no file and the
@@ -23,7 +23,7 @@ import time
 import traceback
 from typing import Any
 
-from perfwatch.results import (
+from perfwatch.domain.results import (
     LOWER,
     STATUS_ACCURACY,
     STATUS_COMPILE_ERROR,
@@ -45,7 +45,7 @@ class CaseFailed(Exception):
         self.status = status
 
 
-def classify(exc: BaseException, phase: str) -> str:
+def failure_status(exc: BaseException, phase: str) -> str:
     import torch
 
     oom_types = tuple(t for t in (getattr(torch, "OutOfMemoryError", None), getattr(torch.cuda, "OutOfMemoryError", None)) if t)
@@ -94,7 +94,7 @@ def graph_pass(spec: CaseSpec) -> str | None:
 
 
 def _first_outputs(call, device: str, n: int) -> tuple[list, float]:
-    from perfwatch.backends import synchronize
+    from perfwatch.measure.backends import synchronize
     from perfwatch.collectors.accuracy import snapshot
 
     outs = []
@@ -108,7 +108,7 @@ def _first_outputs(call, device: str, n: int) -> tuple[list, float]:
     return outs, first
 
 
-def run_case(spec: CaseSpec) -> dict[str, Any]:
+def measure_case(spec: CaseSpec) -> dict[str, Any]:
     import torch
 
     from perfwatch.collectors import torch_compat
@@ -144,7 +144,7 @@ def run_case(spec: CaseSpec) -> dict[str, Any]:
                              min_time_s=spec.min_time_s, min_samples=spec.min_samples, max_samples=spec.max_samples,
                              max_time_s=spec.max_time_s, precision=spec.precision)
     except Exception as exc:
-        raise CaseFailed(classify(exc, phase), f"{phase}: {type(exc).__name__}: {exc}") from exc
+        raise CaseFailed(failure_status(exc, phase), f"{phase}: {type(exc).__name__}: {exc}") from exc
     metrics += timing_metrics(timing, workload.items_per_step, workload.item_unit)
     details["timing"] = {"method": timing.method, "inner_loops": timing.inner, "warmup_calls": timing.warmup_calls,
                          "warmup_s": round(timing.warmup_s, 3), "timed_s": round(timing.timed_s, 3),
@@ -247,7 +247,7 @@ def main(argv: list[str]) -> int:
     with open(spec_path) as f:
         spec = CaseSpec.from_dict(json.load(f))
     try:
-        result = run_case(spec)
+        result = measure_case(spec)
     except CaseFailed as exc:
         cause = exc.__cause__
         tb = "".join(traceback.format_exception(cause)) if cause else ""

@@ -1,0 +1,1 @@
+"""The command line: parser, terminal tables and progress. Commands live in perfwatch/commands/."""

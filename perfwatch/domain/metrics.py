@@ -1,0 +1,123 @@
+"""The metric catalogue: every figure perfwatch records, in one place.
+
+Each entry says the metric's unit, which way is better, whether it is an exact counter (any
+persisting change is real) or a measurement (judged against its noise), the label people read,
+the group it is shown in, and the pass that produces it. The worker, the summary table, compare,
+report, the dashboard's frames, asv export and alerts all read this table; adding a metric is
+one entry here plus the collector that measures it.
+
+Metrics that are not listed (a user suite's own, asv imports) still work: ``spec(name, unit)``
+derives a sensible entry from the unit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+LOWER = "lower_is_better"
+HIGHER = "higher_is_better"
+DIRECTIONS = (LOWER, HIGHER)
+
+# kinds: how a metric's changes are judged
+EXACT = "exact"  # integer facts of the build (graph breaks, recompilations, accuracy pass): any change is real
+NOISY = "noisy"  # measurements, counts included (page faults): judged against their run-to-run noise
+
+# groups: figures that move together for one cause, and the dashboard view that shows them
+TIME, COMPILE, MEMORY, UVM, ACCURACY = "time", "compile", "memory", "uvm", "accuracy"
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    unit: str
+    direction: str = LOWER
+    kind: str = NOISY
+    label: str = ""
+    group: str = TIME
+    produced_by: str = ""  # the worker pass (perfwatch.measure.passes) that records it
+    headline: bool = False  # shown by default in compare and report
+
+    @property
+    def exact(self) -> bool:
+        return self.kind == EXACT
+
+    @property
+    def display(self) -> str:
+        return self.label or self.name.replace("_", " ")
+
+
+def _m(name, unit, direction=LOWER, kind=NOISY, label="", group=TIME, produced_by="", headline=False):
+    return MetricSpec(name, unit, direction, kind, label, group, produced_by, headline)
+
+
+CATALOGUE: tuple[MetricSpec, ...] = (
+    # timing pass
+    _m("step_time", "ms", label="step time", produced_by="timing", headline=True),
+    _m("step_time_mad", "ms", label="step time MAD", produced_by="timing"),
+    _m("host_time", "ms", label="host time per step", produced_by="timing"),
+    _m("throughput", "items/s", HIGHER, label="throughput", produced_by="timing", headline=True),
+    _m("speedup_vs_eager", "x", HIGHER, label="speedup vs eager", produced_by="runner"),
+    _m("graph_time", "ms", label="CUDA-graph replay time", produced_by="graph", headline=True),
+    # build pass: first call and compilation
+    _m("first_call_time", "s", label="first call (cold)", group=COMPILE, produced_by="build"),
+    _m("compile_time", "s", label="compile time", group=COMPILE, produced_by="build", headline=True),
+    _m("compile_time_backend", "s", label="compile: AOT + Inductor", group=COMPILE, produced_by="build"),
+    _m("compile_time_inductor", "s", label="compile: Inductor", group=COMPILE, produced_by="build"),
+    _m("compile_time_codegen", "s", label="compile: codegen", group=COMPILE, produced_by="build"),
+    _m("compile_time_runtime", "s", label="compile: at runtime", group=COMPILE, produced_by="build"),
+    _m("compilations", "count", kind=EXACT, label="compilations", group=COMPILE, produced_by="build"),
+    _m("graph_count", "count", kind=EXACT, label="graphs", group=COMPILE, produced_by="build"),
+    _m("graph_breaks", "count", kind=EXACT, label="graph breaks", group=COMPILE, produced_by="build", headline=True),
+    _m("graph_break_reasons", "count", kind=EXACT, label="graph-break reasons", group=COMPILE, produced_by="build"),
+    _m("recompilations", "count", kind=EXACT, label="recompilations", group=COMPILE, produced_by="build",
+       headline=True),
+    # memory pass
+    _m("peak_memory_allocated", "bytes", label="peak allocated (CUDA)", group=MEMORY, produced_by="memory",
+       headline=True),
+    _m("peak_memory_reserved", "bytes", label="peak reserved (CUDA)", group=MEMORY, produced_by="memory"),
+    _m("peak_rss", "bytes", label="peak RSS", group=MEMORY, produced_by="memory", headline=True),
+    _m("rss_increase", "bytes", label="RSS increase", group=MEMORY, produced_by="memory"),
+    _m("peak_mps_driver_allocated", "bytes", label="peak MPS driver", group=MEMORY, produced_by="memory",
+       headline=True),
+    _m("peak_mps_allocated", "bytes", label="peak MPS allocated", group=MEMORY, produced_by="memory"),
+    # unified-memory pass: measured counts vary run to run, so they are noisy, not exact
+    _m("uvm_gpu_page_faults", "count", label="GPU page faults", group=UVM, produced_by="uvm"),
+    _m("uvm_cpu_page_faults", "count", label="CPU page faults", group=UVM, produced_by="uvm"),
+    _m("uvm_bytes_htod", "bytes", label="bytes host to device", group=UVM, produced_by="uvm"),
+    _m("uvm_bytes_dtoh", "bytes", label="bytes device to host", group=UVM, produced_by="uvm"),
+    _m("uvm_thrashing", "count", label="thrashing events", group=UVM, produced_by="uvm"),
+    # accuracy pass
+    _m("accuracy_pass", "bool", HIGHER, kind=EXACT, label="accuracy pass", group=ACCURACY, produced_by="accuracy",
+       headline=True),
+    _m("accuracy_max_abs_error", "abs", label="max abs error vs eager", group=ACCURACY, produced_by="accuracy"),
+    _m("accuracy_max_rel_error", "ratio", label="max rel error vs eager", group=ACCURACY, produced_by="accuracy"),
+    _m("accuracy_fp64_max_abs_error", "abs", label="max abs error vs float64", group=ACCURACY,
+       produced_by="accuracy"),
+)
+
+METRICS: dict[str, MetricSpec] = {m.name: m for m in CATALOGUE}
+
+# Peak memory as one figure per backend (asv's single "peak_memory" track, the run table's column).
+PEAK_MEMORY_BY_BACKEND = {"cpu": "peak_rss", "cuda": "peak_memory_allocated", "mps": "peak_mps_driver_allocated"}
+
+
+def spec(name: str, unit: str | None = None, direction: str | None = None) -> MetricSpec:
+    """The catalogue's entry for ``name``; for a metric it does not list, one derived from its unit
+    (a user suite's figure or an asv import): ``bool`` is exact, everything else a measurement."""
+    known = METRICS.get(name)
+    if known is not None:
+        return known
+    return MetricSpec(name, unit or "", direction or LOWER, EXACT if unit == "bool" else NOISY, group=TIME)
+
+
+def is_exact(name: str, unit: str | None = None) -> bool:
+    return spec(name, unit).exact
+
+
+def names(group: str | None = None, *, headline: bool | None = None) -> tuple[str, ...]:
+    return tuple(m.name for m in CATALOGUE if (group is None or m.group == group)
+                 and (headline is None or m.headline == headline))
+
+
+def compile_phases() -> tuple[str, ...]:
+    return tuple(m.name for m in CATALOGUE if m.name.startswith("compile_time"))

@@ -1,0 +1,41 @@
+"""Series identity: what must be equal for two figures to be compared like with like.
+
+A series is one metric of one case on one machine, under every run setting that changes what is
+measured. Those settings (threads, processes, precision target, size, dtype, ...) live in the
+case's parameters as the store sees them (``series_params``): a changed setting starts a new
+series and is never reported as a regression.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Mapping
+
+# CaseSpec fields that change what a case measures, so are part of its series' identity.
+# (size and dtype have their own columns; suite, benchmark, mode, backend too.)
+# Each is stored only when it differs from its default, so histories recorded before a setting
+# joined the identity keep theirs.
+IDENTITY_SETTINGS = {"threads": None, "processes": 1}
+
+
+def params_key(params: Mapping[str, Any] | None) -> str:
+    """Canonical text of a case's parameters (part of a series' identity)."""
+    return json.dumps(dict(params or {}), sort_keys=True, separators=(",", ":"))
+
+
+def series_key(fingerprint: str, suite: str, benchmark: str, mode: str, backend: str, dtype: str, pkey: str,
+               metric: str) -> str:
+    raw = "\x1f".join((fingerprint, suite, benchmark, mode, backend, dtype, pkey, metric))
+    return hashlib.sha256(raw.encode()).hexdigest()[:40]
+
+
+def series_params(params: Mapping[str, Any] | None, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters a series is keyed by: the benchmark's own plus the identity settings that
+    differ from their defaults (prefixed ``_``, so they never clash with a benchmark's)."""
+    out = dict(params or {})
+    for name, default in IDENTITY_SETTINGS.items():
+        value = settings.get(name, default)
+        if value is not None and value != default:
+            out["_" + name] = value
+    return out

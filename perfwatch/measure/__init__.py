@@ -1,0 +1,1 @@
+"""Measurement: the runner (one fresh process per case), the worker and its passes, repeats."""
