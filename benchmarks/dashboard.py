@@ -28,8 +28,8 @@ import tempfile
 import time
 from typing import Callable
 
-from perfwatch.analysis import demo
-from perfwatch.store import frames, queries
+from perfwatch.analysis import demo, frames
+from perfwatch.store import queries
 from perfwatch.store.engine import make_engine, redact
 from perfwatch.store.migrate import upgrade
 

@@ -49,26 +49,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def references(case: str, backend: str, min_time: float, first: str) -> dict:
-    """Runs in a fresh process: build the case like the worker, time it with do_bench, Timer and
-    perfwatch's measure(), each for about ``min_time``."""
+    """Runs in a fresh process: build the case like the worker (perfwatch.api), time it with do_bench,
+    Timer and perfwatch's timing method, each for about ``min_time``."""
     sys.path.insert(0, str(ROOT))
-    import torch
+    from perfwatch import api
 
-    from perfwatch.measure import worker
-    from perfwatch.measure.backends import synchronize
-    from perfwatch.collectors import torch_compat
-    from perfwatch.collectors.timing import measure, warm_up
-    from perfwatch.domain.results import CaseSpec
-    from perfwatch.suites import load_suite
-
-    suite_name, bench_name, mode, size = case.split(":")
-    bench = load_suite(suite_name).get(bench_name)
-    spec = CaseSpec(suite=suite_name, benchmark=bench_name, mode=mode, backend=backend, size=size,
-                    params=dict(bench.params), min_time_s=min_time)
-    workload = bench.build(worker._context(spec, bench, mode))
-    call = worker._caller(workload.step, spec)
-    warm_up(call, backend, torch_compat.compile_count if mode != "eager" else (lambda: 0))
-    synchronize(backend)
+    spec = api.case_spec(case, backend, min_time_s=min_time)
+    call = api.build_case(spec)
+    api.warm_up(call, spec)
+    api.synchronize(backend)
 
     def db() -> float:
         import triton.testing
@@ -83,8 +72,7 @@ def references(case: str, backend: str, min_time: float, first: str) -> dict:
         return m.median * 1e3
 
     def pw() -> float:
-        r = measure(call, backend, torch_compat.compile_count if mode != "eager" else (lambda: 0),
-                    min_time_s=min_time, max_time_s=min_time, max_samples=100_000)
+        r = api.time_call(call, spec, min_time_s=min_time, max_time_s=min_time, max_samples=100_000)
         return statistics.median(r.samples_ms)
 
     timers = {"timer": tm, "inproc": pw}
@@ -93,7 +81,7 @@ def references(case: str, backend: str, min_time: float, first: str) -> dict:
     names = sorted(timers)
     k = names.index(first) if first in names else 0
     out = {n: timers[n]() for n in names[k:] + names[:k]}  # rotate who goes first
-    if worker.graph_pass(spec):  # eager and default mode on CUDA; last: a failed capture can spoil the stream
+    if api.graph_pass(spec):  # eager and default mode on CUDA; last: a failed capture can spoil the stream
         out.update(graph_references(call, min_time))
     return out
 
@@ -102,30 +90,15 @@ def graph_references(call, min_time: float) -> dict:
     """The step captured as a CUDA graph: replays timed as perfwatch does and by do_bench."""
     import triton.testing
 
-    from perfwatch.collectors import graphs
+    from perfwatch import api
 
     try:
-        graph, _ = graphs.capture(call)
+        graph, _ = api.capture_graph(call)
     except Exception as exc:  # noqa: BLE001 - not capturable: say so, no figure
         return {"graph_status": f"not capturable: {type(exc).__name__}"}
-    pw = statistics.median(graphs.time_replays(graph, min_time_s=0.2))
+    pw = statistics.median(api.time_replays(graph, min_time_s=0.2))
     db = float(triton.testing.do_bench(graph.replay, warmup=25, rep=max(100, int(min_time * 1000)), return_mode="median"))
     return {"graph_inproc": pw, "graph_do_bench": db}
-
-
-class _NoStore:
-    """runner.execute's sink for a measurement: nothing is stored."""
-
-    spooled = 0
-
-    def run_started(self, run) -> None:
-        pass
-
-    def case(self, run, case) -> None:
-        pass
-
-    def run_finished(self, run, total, failed, status) -> None:
-        pass
 
 
 def shared_suite(cases: list[str]) -> tuple[str, str, str]:
@@ -142,16 +115,14 @@ def perfwatch_suite_run(cases: list[str], backend: str, min_time: float, process
     """One `perfwatch run --processes K [--interleave]` of several benchmarks of one suite, through the
     runner's own execute() (no database): {case: figures} for the cases that ended ok."""
     sys.path.insert(0, str(ROOT))
-    from perfwatch.measure import runner
-    from perfwatch.domain.config import Config
+    from perfwatch import api
 
     suite_name, mode, size = shared_suite(cases)
     benches = tuple(c.split(":")[1] for c in cases)
-    req = runner.RunRequest(suite=suite_name, backend=backend, modes=(mode,), benchmarks=benches, size=size,
-                            accuracy=False)
-    plan = runner.plan(req, Config(min_time_s=min_time, max_time_s=max_time))
-    outcome = runner.execute(plan, runner.new_run_info(plan, req), _NoStore(), timeout, processes=processes,
-                             interleave=interleave)
+    req = api.RunRequest(suite=suite_name, backend=backend, modes=(mode,), benchmarks=benches, size=size,
+                         accuracy=False)
+    outcome = api.run_suite(req, api.Config(min_time_s=min_time, max_time_s=max_time), timeout, processes=processes,
+                            interleave=interleave)
     out = {}
     for res in outcome.cases:
         case = f"{suite_name}:{res.spec.benchmark}:{mode}:{size}"

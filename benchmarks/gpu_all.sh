@@ -10,13 +10,13 @@
 #   uvm       --suite uvm (caching / managed / managed_prefetch); the managed ones are stored as
 #             "unsupported" under reduce-overhead and max-autotune (CUDA graphs; see probe)
 #   ops dynamic vision
-#   noise     benchmarks/noise_probe.py: where a launch-bound step's noise comes from (processes,
+#   noise     benchmarks/noise.py probe: where a launch-bound step's noise comes from (processes,
 #             time, blocks), 8 processes x 10 rounds, unpinned and pinned to one core each
 #   fidelity  benchmarks/fidelity.py: perfwatch (--processes 5) vs do_bench vs torch Timer, 5 runs
 #   interleave (not in the default list: ~22 minutes) benchmarks/fidelity.py --interleave: the llm
 #             suite in eager as one run with each case's processes back to back, the same run with
 #             --interleave, and the references, 5 runs in rotating order (PERFWATCH_INTERLEAVE_CASES)
-#   repeats   (not in the default list: ~25 minutes) benchmarks/run_noise.py: one benchmark per
+#   repeats   (not in the default list: ~25 minutes) benchmarks/noise.py runs: one benchmark per
 #             suite in every mode of PERFWATCH_GPU_MODES, 5 fresh `perfwatch run`s each, round by
 #             round: the run-to-run CV of step_time and graph_time per suite and mode
 # Modes: PERFWATCH_GPU_MODES (default eager,default,reduce-overhead,max-autotune); max-autotune
@@ -68,7 +68,7 @@ for s in $SECTIONS; do
     uvm|ops|dynamic|vision) pw_run $s --suite $s --modes "$MODES" --timeout $CASE_TIMEOUT ;;
     noise)
       for pin in none distinct; do
-        timeout 300 $PY benchmarks/noise_probe.py llm:train:eager:small --procs 8 --rounds 10 --block 0.15 --pin $pin \
+        timeout 300 $PY benchmarks/noise.py probe llm:train:eager:small --procs 8 --rounds 10 --block 0.15 --pin $pin \
           --json "$OUTDIR/noise-$pin.json" 2>&1 | tee "$OUTDIR/logs/noise-$pin.log"
       done ;;
     fidelity)
@@ -85,7 +85,7 @@ for s in $SECTIONS; do
     repeats)
       t=$(left)
       if [ "$t" -lt 60 ]; then echo "== repeats: SKIPPED (budget spent)" | tee -a "$OUTDIR/logs/skipped.txt"; continue; fi
-      timeout --signal=INT --kill-after=20 "$t" $PY benchmarks/run_noise.py "$OUTDIR/repeats" --backend cuda --size "$SIZE" \
+      timeout --signal=INT --kill-after=20 "$t" $PY benchmarks/noise.py runs "$OUTDIR/repeats" --backend cuda --size "$SIZE" \
         --runs "${PERFWATCH_REPEAT_RUNS:-5}" --modes "$MODES" --min-time "$MIN_TIME" --timeout $CASE_TIMEOUT \
         --cases "${PERFWATCH_REPEAT_CASES:-llm:train,vision:train,ops:matmul,dynamic:varlen_dynamic,uvm:caching}" 2>&1 | tee "$OUTDIR/logs/repeats.log" ;;
     *) echo "unknown section $s" >&2 ;;

@@ -7,7 +7,7 @@
 # interleaved (OUTDIR/inter), odd pairs turn first, even pairs inter first, so a phase of the
 # machine that lasts minutes falls on both arms alike (a comparison made arm after arm measures
 # the machine's phases, not the method). Then the run-to-run table of each arm
-# (benchmarks/run_noise.py --analyse-only). Cases: ops matmul, layer_norm, softmax; llm train,
+# (benchmarks/noise.py runs --analyse-only). Cases: ops matmul, layer_norm, softmax; llm train,
 # inference; eager. On the 2-core CPU machine this takes about 11 minutes. PYTHON: the interpreter
 # with perfwatch's dependencies (default python3; .venv/bin/python in a checkout set up here).
 set -eu
@@ -29,4 +29,4 @@ for i in $(seq 1 "$PAIRS"); do
     echo "pair $i: $arm done $(date +%T)"
   done
 done
-for arm in turn inter; do echo "== $arm"; $PY benchmarks/run_noise.py "$OUT/$arm" --analyse-only; done
+for arm in turn inter; do echo "== $arm"; $PY benchmarks/noise.py runs "$OUT/$arm" --analyse-only; done

@@ -19,9 +19,9 @@ def main() -> int:
     kind = sys.argv[1] if len(sys.argv) > 1 else "managed"
     import torch
 
-    from perfwatch.collectors.uvm import install_allocator
+    from perfwatch import api
 
-    print("allocator:", install_allocator(kind))
+    print("allocator:", api.install_allocator(kind))
     x = torch.randn(1024, 1024, device="cuda")
 
     def f(t):

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from perfwatch.suites.base import BenchContext, Benchmark, Suite, Tolerance, Workload
+from perfwatch.api import BenchContext, Benchmark, Suite, Tolerance, Workload
 
 
 def make_mlp(ctx: BenchContext) -> tuple[nn.Module, torch.Tensor, torch.Tensor, int]:

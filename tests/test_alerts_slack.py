@@ -16,8 +16,10 @@ from sqlalchemy import text
 from test_alerts_message import check_limits
 from test_store import make_case, make_run
 
+from perfwatch.alerts.channels import channel, from_config
+from perfwatch.alerts.channels.slack import SlackWebhook
 from perfwatch.alerts.notify import notify_pending
-from perfwatch.alerts.slack import SlackWebhook, WebhookRejected, WebhookUnavailable, webhook_from_config
+from perfwatch.alerts.poster import WebhookRejected, WebhookUnavailable
 from perfwatch.domain.config import Config
 from perfwatch.domain.errors import AlertError
 from perfwatch.store import history, writes
@@ -94,6 +96,12 @@ class FakeSlack:
         return Handler
 
 
+@pytest.fixture(autouse=True)
+def _no_other_channel(monkeypatch):
+    """A webhook exported in the developer's shell must not receive these tests' alerts."""
+    monkeypatch.delenv("PERFWATCH_WEBHOOK_URL", raising=False)
+
+
 @pytest.fixture
 def slack():
     fake = FakeSlack()
@@ -103,6 +111,11 @@ def slack():
 
 def hook(fake, sleeps=None, **kw):
     return SlackWebhook(fake.url, timeout=kw.pop("timeout", 0.3), sleep=(sleeps if sleeps is not None else []).append, **kw)
+
+
+def on_slack(fake, sleeps=None, **kw):
+    """The channel list `perfwatch notify` builds when only Slack is configured."""
+    return [channel("slack", hook(fake, sleeps, **kw))]
 
 
 PAYLOAD = {"text": "hello", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "hello"}}]}
@@ -181,7 +194,9 @@ def test_unreachable_and_bad_urls():
         assert SECRET not in str(exc.value)
     SlackWebhook(f"https://hooks.slack.com/services/{SECRET}")
     with pytest.raises(AlertError, match="no Slack webhook configured.*PERFWATCH_SLACK_WEBHOOK"):
-        webhook_from_config(Config())
+        from_config(Config(), "slack")
+    with pytest.raises(AlertError, match="no alert channel configured.*PERFWATCH_SLACK_WEBHOOK.*PERFWATCH_WEBHOOK_URL"):
+        from_config(Config())
 
 
 def test_the_url_never_appears_in_errors_logs_or_repr(slack, caplog):
@@ -218,7 +233,7 @@ def runs_of(payloads):
 def test_each_run_is_announced_once(db_url, slack):
     engine = make_engine(db_url)
     ids = seed(engine)
-    result = notify_pending(engine, hook(slack), "https://dash.example")
+    result = notify_pending(engine, on_slack(slack), "https://dash.example")
     assert result.ok and result.sent_messages == 2 and result.pending == ()
     assert sorted(result.announced_ids) == sorted(ids["r1"] + ids["r2"])
     assert runs_of(slack.delivered) == ["r1", "r2"]
@@ -226,7 +241,7 @@ def test_each_run_is_announced_once(db_url, slack):
         check_limits(p)
     assert "2 metrics worse" in slack.delivered[0]["blocks"][0]["text"]["text"]
     assert history.unannounced(engine) == []
-    again = notify_pending(engine, hook(slack), None)
+    again = notify_pending(engine, on_slack(slack), None)
     assert again.sent_messages == 0 and again.summary() == "no regressions to announce"
     assert len(slack.requests) == 2
 
@@ -235,14 +250,14 @@ def test_slack_down_keeps_everything_pending_then_sends_once(db_url, slack):
     engine = make_engine(db_url)
     ids = seed(engine)
     slack.reply(*["500"] * 5)
-    result = notify_pending(engine, hook(slack, max_attempts=5), None)
+    result = notify_pending(engine, on_slack(slack, max_attempts=5), None)
     assert not result.ok and result.sent_messages == 0 and result.announced_ids == ()
     assert sorted(result.pending) == sorted(ids["r1"] + ids["r2"])  # stopped: r2 would fail the same way
     assert len(slack.requests) == 5 and "still pending" in result.summary()
     with pytest.raises(AlertError, match="run r1: Slack webhook failed 5 time.*3 regression\\(s\\) stay pending"):
         result.raise_for_errors()
     assert len(history.unannounced(engine)) == 3
-    retry = notify_pending(engine, hook(slack), None)  # Slack is back
+    retry = notify_pending(engine, on_slack(slack), None)  # Slack is back
     assert retry.ok and retry.sent_messages == 2
     assert runs_of(slack.delivered) == ["r1", "r2"]  # nothing lost, nothing twice
 
@@ -251,7 +266,7 @@ def test_revoked_webhook_stops_and_keeps_pending(db_url, slack):
     engine = make_engine(db_url)
     seed(engine)
     slack.reply((404, "no_service"))
-    result = notify_pending(engine, hook(slack), None)
+    result = notify_pending(engine, on_slack(slack), None)
     assert len(slack.requests) == 1 and result.sent_messages == 0 and len(result.pending) == 3
     assert "no_service" in result.errors[0] and "revoked" in result.errors[0]
     assert len(history.unannounced(engine)) == 3
@@ -261,25 +276,25 @@ def test_rejected_message_is_skipped_the_others_go(db_url, slack):
     engine = make_engine(db_url)
     ids = seed(engine)
     slack.reply((400, "invalid_payload"), (429, 1), "timeout")
-    result = notify_pending(engine, hook(slack), None)
+    result = notify_pending(engine, on_slack(slack), None)
     assert result.sent_messages == 1 and sorted(result.pending) == sorted(ids["r1"]) and "invalid_payload" in result.errors[0]
     assert runs_of(slack.delivered) == ["r2"]
-    assert notify_pending(engine, hook(slack), None).sent_messages == 1
+    assert notify_pending(engine, on_slack(slack), None).sent_messages == 1
     assert runs_of(slack.delivered) == ["r2", "r1"]
-    assert notify_pending(engine, hook(slack), None).sent_messages == 0
+    assert notify_pending(engine, on_slack(slack), None).sent_messages == 0
 
 
 def test_resolved_is_announced_once_when_asked(db_url, slack):
     engine = make_engine(db_url)
     ids = seed(engine)
     history.set_state(engine, ids["r2"][0], "resolved")  # resolved before announced: never announced at all
-    assert notify_pending(engine, hook(slack), None).sent_messages == 1
+    assert notify_pending(engine, on_slack(slack), None).sent_messages == 1
     history.set_state(engine, ids["r1"][0], "resolved")
-    assert notify_pending(engine, hook(slack), None).sent_messages == 0  # not without the option
-    result = notify_pending(engine, hook(slack), None, announce_resolved=True)
+    assert notify_pending(engine, on_slack(slack), None).sent_messages == 0  # not without the option
+    result = notify_pending(engine, on_slack(slack), None, announce_resolved=True)
     assert result.sent_messages == 1 and result.announced_ids == (ids["r1"][0],)
     assert slack.delivered[-1]["blocks"][0]["text"]["text"].startswith("✅ Resolved: 1 regression")
-    assert notify_pending(engine, hook(slack), None, announce_resolved=True).sent_messages == 0
+    assert notify_pending(engine, on_slack(slack), None, announce_resolved=True).sent_messages == 0
     assert len(slack.delivered) == 2
 
 
@@ -287,7 +302,7 @@ def test_concurrent_notifiers_send_each_message_once(db_url, slack):
     seed(make_engine(db_url))
     slack.delay = 0.2  # both notifiers are in flight at the same time
     results = []
-    threads = [threading.Thread(target=lambda: results.append(notify_pending(make_engine(db_url), hook(slack), None)))
+    threads = [threading.Thread(target=lambda: results.append(notify_pending(make_engine(db_url), on_slack(slack), None)))
                for _ in range(2)]
     for t in threads:
         t.start()
@@ -298,8 +313,8 @@ def test_concurrent_notifiers_send_each_message_once(db_url, slack):
 
 
 def test_no_sender_is_a_clear_error(db_url):
-    with pytest.raises(AlertError, match="no Slack webhook configured"):
-        notify_pending(make_engine(db_url), None, None)
+    with pytest.raises(AlertError, match="no alert channel configured"):
+        notify_pending(make_engine(db_url), [], None)
 
 
 # -- the command ---------------------------------------------------------------------------------
@@ -338,6 +353,8 @@ def test_cli_notify(db_url, slack):
 
 def test_cli_notify_without_webhook(sqlite_url):
     res = run_cli("notify", "--db", sqlite_url)
+    assert res.returncode == 4 and "no alert channel configured" in res.stderr
+    res = run_cli("notify", "--channel", "slack", "--db", sqlite_url, env={"PERFWATCH_WEBHOOK_URL": "https://example.com/x"})
     assert res.returncode == 4 and "no Slack webhook configured" in res.stderr
 
 

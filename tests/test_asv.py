@@ -207,3 +207,20 @@ def test_export_asv_needs_an_empty_output_dir(sqlite_url, asv_run, tmp_path):
     (tmp_path / "full" / "x").write_text("")
     res = run_cli("export", "--format", "asv", "--output-dir", str(tmp_path / "full"), "--db", sqlite_url)
     assert res.returncode == 2 and "not empty" in res.stderr
+
+
+def test_peak_memory_track_is_the_catalogues_peak_and_old_mps_exports_still_read():
+    from perfwatch.domain.metrics import PEAK_MEMORY_BY_BACKEND
+
+    for backend, metric in PEAK_MEMORY_BY_BACKEND.items():
+        assert asvio.track_for(metric, backend) == "peak_memory"
+        assert asvio.metric_for("peak_memory", backend) == metric
+    assert asvio.metric_for("peak_memory", "mps") == "peak_mps_driver_allocated"
+    assert asvio.track_for("peak_mps_allocated", "mps") == "peak_mps_allocated"  # a track of its own now
+    # An export written before: peak_memory held peak_mps_allocated, the driver's peak had a track of its own.
+    old = {"step_time", "peak_memory", "peak_mps_driver_allocated"}
+    assert asvio.metric_for("peak_memory", "mps", old) == "peak_mps_allocated"
+    assert asvio.metric_for("peak_mps_driver_allocated", "mps", old) == "peak_mps_driver_allocated"
+    new = {"step_time", "peak_memory", "peak_mps_allocated"}
+    assert asvio.metric_for("peak_memory", "mps", new) == "peak_mps_driver_allocated"
+    assert asvio.metric_for("peak_memory", "cuda", old) == "peak_memory_allocated"  # only MPS had another name

@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import func, select
 
 from conftest import REPO, run_cli
-from perfwatch.analysis import demo
+from perfwatch.analysis import demo, frames
 from perfwatch.domain.errors import StoreUnavailable
 from perfwatch.domain.results import CaseResult, CaseSpec, Metric, RunInfo
-from perfwatch.store import frames, history, writes
+from perfwatch.store import history, writes
 from perfwatch.store.engine import make_engine
 from perfwatch.store.models import Machine, Measurement, Run
 

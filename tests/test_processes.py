@@ -132,8 +132,8 @@ def test_fidelity_interleave_refuses_cases_that_are_not_one_suite_run():
 
 
 @pytest.mark.slow
-def test_run_noise_script_reports_each_case_and_mode_across_fresh_runs(tmp_path):
-    res = subprocess.run([sys.executable, str(REPO / "benchmarks" / "run_noise.py"), str(tmp_path), "--backend", "cpu",
+def test_noise_runs_reports_each_case_and_mode_across_fresh_runs(tmp_path):
+    res = subprocess.run([sys.executable, str(REPO / "benchmarks" / "noise.py"), "runs", str(tmp_path), "--backend", "cpu",
                           "--size", "tiny", "--runs", "2", "--cases", "ops:layer_norm,ops:softmax", "--modes", "eager",
                           "--min-time", "0.05", "--processes", "2", "--interleave"],
                          capture_output=True, text=True, timeout=600)
@@ -149,7 +149,7 @@ def test_run_noise_script_reports_each_case_and_mode_across_fresh_runs(tmp_path)
         assert r["step_time_cv"] == pytest.approx(abs(steps[0] - steps[1]) / 2 ** 0.5 / mean)
     assert "| ops | layer_norm | eager | 2 |" in res.stdout
     # The table again from the stored runs, nothing rerun.
-    again = subprocess.run([sys.executable, str(REPO / "benchmarks" / "run_noise.py"), str(tmp_path), "--analyse-only"],
+    again = subprocess.run([sys.executable, str(REPO / "benchmarks" / "noise.py"), "runs", str(tmp_path), "--analyse-only"],
                            capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and "| ops | softmax | eager | 2 |" in again.stdout
 
@@ -159,8 +159,8 @@ def test_a_timing_only_worker_skips_the_memory_and_accuracy_passes():
 
     spec = CaseSpec(suite=SUITE, benchmark="add", mode="eager", backend="cpu", size="tiny", suite_source=SUITE,
                     min_time_s=0.01)
-    full = {m["name"] for m in worker.measure_case(spec)["metrics"]}
-    timed = {m["name"] for m in worker.measure_case(replace(spec, timing_only=True))["metrics"]}
+    full = {m.name for m in worker.measure_case(spec).metrics}
+    timed = {m.name for m in worker.measure_case(replace(spec, timing_only=True)).metrics}
     assert "step_time" in timed and "first_call_time" in timed
     assert "peak_rss" in full and "peak_rss" not in timed
     assert "accuracy_fp64_max_abs_error" in full and not any(n.startswith("accuracy") for n in timed)

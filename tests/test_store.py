@@ -139,3 +139,98 @@ def test_timestamps_are_timezone_aware(db_url):
     writes.write_case(engine, run, make_case(run, "c1"))
     got = queries.list_runs(engine)[0]["created_at"]
     assert datetime.fromisoformat(got).astimezone(timezone.utc).hour == 10
+
+
+def test_runs_come_back_as_typed_rows(db_url):
+    import dataclasses
+    import json
+
+    from conftest import run_cli
+    from perfwatch.store.rows import RunRow, RunSummary
+
+    engine = make_engine(db_url)
+    run = make_run()
+    writes.write_case(engine, run, make_case(run, "c1"))
+    writes.finish_run(engine, run, "2026-11-01T10:05:00+00:00", 1, 0)
+    row = queries.list_runs(engine)[0]
+    assert isinstance(row, RunRow) and (row.id, row.status, row.cases_total, row.hostname) == ("r1", "finished", 1, "host-a")
+    assert row["git_sha"] == "abc123" and row.get("nope") is None  # read by key, as the dicts were
+    with pytest.raises(KeyError):
+        row["to_dict"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        row.status = "running"
+    summary = queries.run_summary(engine, "r1")
+    assert isinstance(summary, RunSummary)
+    assert (summary.run_id, summary.machine, summary.tags, summary.environment["cpu_model"]) == ("r1", "machine-a", {}, "EPYC")
+    assert summary.finished_at.startswith("2026-11-01T10:05:00")
+    # The JSON form keeps the keys, and their order, that `perfwatch runs --json` always printed.
+    res = run_cli("runs", "--json", "--db", db_url)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout) == [row.to_dict()]
+    assert list(json.loads(res.stdout)[0]) == ["id", "created_at", "suite", "backend", "size", "status", "cases_total",
+                                               "cases_failed", "git_sha", "git_branch", "torch_version", "hostname"]
+
+
+def _empty_store(kind: str, sqlite_url: str, pg_url: str):
+    """A database without perfwatch's tables: a fresh SQLite file, or a Postgres schema of its own."""
+    if kind == "sqlite":
+        return make_engine(sqlite_url)
+    from sqlalchemy import text
+
+    with make_engine(pg_url).begin() as conn:
+        conn.execute(text("CREATE SCHEMA IF NOT EXISTS pw_not_a_store"))
+    return make_engine(pg_url + "?options=-csearch_path%3Dpw_not_a_store")
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_one_error_mapping(kind, sqlite_url, pg_url):
+    """The same failure reads the same on both databases, for reads and writes alike."""
+    from perfwatch.domain.errors import StoreError
+
+    empty = _empty_store(kind, sqlite_url, pg_url)
+    for attempt in (lambda: queries.list_runs(empty), lambda: writes.write_run(empty, make_run())):
+        with pytest.raises(StoreError, match="not a perfwatch store at the current schema") as err:
+            attempt()
+        assert not isinstance(err.value, StoreUnavailable)  # a missing schema is not worth spooling for
+    # Nothing listens on port 1; a directory cannot be opened as an SQLite file.
+    gone = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none" if kind == "postgres" else sqlite_url.rsplit("/", 1)[0])
+    with pytest.raises(StoreUnavailable, match="cannot read the database"):
+        queries.list_runs(gone)
+    with pytest.raises(StoreUnavailable, match="database unreachable"):
+        writes.write_run(gone, make_run())
+
+
+def test_lock_conflicts_are_told_apart():
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    from perfwatch.domain.errors import StoreError
+    from perfwatch.store.db_errors import is_transient, translate
+
+    locked = OperationalError("INSERT ...", {}, Exception("database is locked"))
+    refused = OperationalError("SELECT 1", {}, Exception("connection refused\nIs the server running?"))
+    assert is_transient(locked) and not is_transient(refused)
+    err = translate(refused, "cannot read the database")
+    assert isinstance(err, StoreUnavailable) and str(err) == "cannot read the database: connection refused"
+    err = translate(ProgrammingError("SELECT x", {}, Exception('relation "runs" does not exist')))
+    assert type(err) is StoreError and "not a perfwatch store" in str(err)
+
+
+def test_only_the_store_knows_sqlalchemy():
+    """The layer rule for SQL: nothing outside perfwatch/store handles SQLAlchemy's errors, and the
+    dashboard's frames and the app import no SQLAlchemy at all."""
+    import ast
+    from pathlib import Path
+
+    from conftest import REPO
+
+    def imported(path: Path) -> set[str]:
+        tree = ast.parse(path.read_text())
+        return {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names} | \
+            {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+
+    outside = [p for p in [*REPO.joinpath("perfwatch").rglob("*.py"), *REPO.joinpath("app").rglob("*.py")]
+               if REPO.joinpath("perfwatch", "store") not in p.parents]
+    assert outside
+    assert [str(p) for p in outside if "sqlalchemy.exc" in imported(p)] == []
+    no_sql = [REPO / "perfwatch" / "analysis" / "frames.py", *REPO.joinpath("app").rglob("*.py")]
+    assert [str(p) for p in no_sql if any(m.split(".")[0] == "sqlalchemy" for m in imported(p))] == []

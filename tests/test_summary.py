@@ -22,6 +22,20 @@ def test_graph_column_appears_only_when_a_case_has_graph_time():
     assert compiled.split()[5] == "-"  # no graph replay for the compiled case
 
 
+def test_peak_memory_column_shows_the_backends_own_peak():
+    def case(backend, *metrics):
+        spec = CaseSpec(suite="llm", benchmark="train", mode="eager", backend=backend, size="small")
+        return CaseResult(case_id=backend, run_id="r", spec=spec, status=STATUS_OK,
+                          metrics=tuple(Metric(n, v, "bytes", "lower_is_better") for n, v in metrics))
+
+    mib = 1024 ** 2
+    table = summary_table([case("mps", ("peak_mps_allocated", 5 * mib), ("peak_mps_driver_allocated", 9 * mib)),
+                           case("cuda", ("peak_memory_reserved", 7 * mib), ("peak_memory_allocated", 3 * mib)),
+                           case("cpu", ("peak_rss", 2 * mib))])
+    mps, cuda, cpu = table.splitlines()[2:]
+    assert mps.endswith("9.0 MiB") and cuda.endswith("3.0 MiB") and cpu.endswith("2.0 MiB")
+
+
 def _report(cases):
     run = {"suite": "llm", "backend": "cuda", "hostname": "gpu-1", "run_id": "r2", "git_sha": "abc", "torch_version": "2.11"}
     return {"run": run, "baseline": "r1", "cases": cases, "regressions": [], "failed": []}

@@ -7,6 +7,7 @@ import pytest
 from perfwatch.collectors import uvm
 from perfwatch.domain.errors import UsageError
 from perfwatch.domain.results import CaseSpec
+from perfwatch.measure import allocators
 
 
 def test_uvm_suite_is_registered_and_cuda_only():
@@ -18,6 +19,7 @@ def test_uvm_suite_is_registered_and_cuda_only():
     for b in suite.benchmarks:
         assert b.backends == ("cuda",)
         assert b.params == {"allocator": b.name}  # the allocator is part of the series key
+        assert b.allocator == b.name  # and declared as data: the worker installs it, not the suite
 
 
 def test_uvm_suite_is_skipped_on_cpu():
@@ -56,9 +58,9 @@ def test_collector_on_cpu_is_unavailable():
 
 
 def test_allocator_source_ships_in_the_package():
-    src = uvm.SOURCE.read_text()
-    assert uvm.SOURCE.parent.name == "collectors"
-    for symbol in (uvm.MALLOC_FN, uvm.FREE_FN, "perfwatch_uvm_mem_info", "cudaMallocManaged",
+    src = allocators.SOURCE.read_text()
+    assert allocators.SOURCE.parent.name == "measure"
+    for symbol in (allocators.MALLOC_FN, allocators.FREE_FN, "perfwatch_uvm_mem_info", "cudaMallocManaged",
                    "cudaMemPrefetchAsync", "cudaMemAdvise", "PERFWATCH_UVM_CAP_BYTES"):
         assert symbol in src
 
@@ -70,36 +72,36 @@ def fake_mem_get_info(free_gib: float, total_gib: float = 80.0):
 def test_cap_is_half_the_free_memory_by_default(monkeypatch):
     monkeypatch.delenv("PERFWATCH_UVM_FRACTION", raising=False)
     monkeypatch.delenv("PERFWATCH_UVM_LIMIT_BYTES", raising=False)
-    assert uvm.managed_cap_bytes(*fake_mem_get_info(60)) == 30 * 2**30
+    assert allocators.managed_cap_bytes(*fake_mem_get_info(60)) == 30 * 2**30
     # Another tenant holds most of the card: the cap follows what is free, not the total.
-    assert uvm.managed_cap_bytes(*fake_mem_get_info(2)) == 1 * 2**30
+    assert allocators.managed_cap_bytes(*fake_mem_get_info(2)) == 1 * 2**30
 
 
 def test_cap_never_exceeds_free_memory(monkeypatch):
     monkeypatch.delenv("PERFWATCH_UVM_LIMIT_BYTES", raising=False)
     free, total = fake_mem_get_info(10)
-    assert uvm.managed_cap_bytes(free, total, fraction=5.0) <= int(free * 0.9)  # clamped
-    assert uvm.managed_cap_bytes(free * 4, total) <= total  # a bogus free > total is clamped
+    assert allocators.managed_cap_bytes(free, total, fraction=5.0) <= int(free * 0.9)  # clamped
+    assert allocators.managed_cap_bytes(free * 4, total) <= total  # a bogus free > total is clamped
     monkeypatch.setenv("PERFWATCH_UVM_FRACTION", "0.25")
-    assert uvm.managed_cap_bytes(free, total) == free // 4
+    assert allocators.managed_cap_bytes(free, total) == free // 4
 
 
 def test_limit_lowers_the_cap_and_a_full_card_refuses(monkeypatch):
     monkeypatch.delenv("PERFWATCH_UVM_FRACTION", raising=False)
     free, total = fake_mem_get_info(40)
-    assert uvm.managed_cap_bytes(free, total, limit=2**30) == 2**30
+    assert allocators.managed_cap_bytes(free, total, limit=2**30) == 2**30
     monkeypatch.setenv("PERFWATCH_UVM_LIMIT_BYTES", str(512 << 20))
-    assert uvm.managed_cap_bytes(free, total) == 512 << 20
+    assert allocators.managed_cap_bytes(free, total) == 512 << 20
     monkeypatch.delenv("PERFWATCH_UVM_LIMIT_BYTES")
-    assert uvm.managed_cap_bytes(*fake_mem_get_info(0.1)) == 0  # 51 MiB < 64 MiB minimum
-    assert uvm.managed_cap_bytes(0, total) == 0
+    assert allocators.managed_cap_bytes(*fake_mem_get_info(0.1)) == 0  # 51 MiB < 64 MiB minimum
+    assert allocators.managed_cap_bytes(0, total) == 0
 
 
 def test_install_caching_touches_nothing_and_unknown_kinds_fail():
-    assert uvm.install_allocator("caching") == {"allocator": "caching"}
-    assert uvm.installed_allocator() is None
-    with pytest.raises(uvm.UvmUnavailable, match="unknown allocator"):
-        uvm.install_allocator("pinned")
+    assert allocators.install_allocator("caching") == {"allocator": "caching"}
+    assert allocators.installed_allocator() is None
+    with pytest.raises(allocators.UvmUnavailable, match="unknown allocator"):
+        allocators.install_allocator("pinned")
 
 
 def test_managed_allocator_needs_cuda():
@@ -107,8 +109,8 @@ def test_managed_allocator_needs_cuda():
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU; the CPU-only behaviour is what is tested here")
-    with pytest.raises(uvm.UvmUnavailable, match="CUDA is not available"):
-        uvm.install_allocator("managed")
+    with pytest.raises(allocators.UvmUnavailable, match="CUDA is not available"):
+        allocators.install_allocator("managed")
 
 
 def test_managed_benchmarks_state_why_cuda_graph_modes_are_unsupported():
@@ -120,3 +122,44 @@ def test_managed_benchmarks_state_why_cuda_graph_modes_are_unsupported():
         modes = suite.get(name).unsupported_modes
         assert set(modes) == {"reduce-overhead", "max-autotune"}
         assert all("CUDA graphs" in reason for reason in modes.values())
+
+
+def test_a_benchmark_declares_only_a_known_allocator():
+    from perfwatch.suites.base import Benchmark
+
+    with pytest.raises(ValueError, match="allocator must be one of"):
+        Benchmark("b", lambda ctx: None, allocator="pinned")
+
+
+def test_the_build_pass_installs_the_declared_allocator_on_cuda_only():
+    import torch
+
+    from perfwatch.collectors.base import CaseContext
+    from perfwatch.collectors.build import install_declared_allocator
+    from perfwatch.suites import load_suite
+
+    bench = load_suite("uvm").get("managed")
+    spec = CaseSpec(suite="uvm", benchmark="managed", mode="eager", backend="cpu", size="tiny")
+    install_declared_allocator(CaseContext(spec, bench))  # not CUDA: nothing to install
+    assert allocators.installed_allocator() is None
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU; the CPU-only behaviour is what is tested here")
+    with pytest.raises(allocators.UvmUnavailable, match="CUDA is not available"):  # a build failure: case error
+        install_declared_allocator(CaseContext(CaseSpec(suite="uvm", benchmark="managed", mode="eager",
+                                                        backend="cuda", size="tiny"), bench))
+
+
+def test_the_uvm_pass_runs_for_benchmarks_that_ask_and_a_missing_cupti_is_a_status(monkeypatch):
+    from perfwatch.collectors.base import CaseContext
+    from perfwatch.suites import load_suite
+
+    monkeypatch.setitem(sys.modules, "cupti", None)
+    spec = CaseSpec(suite="uvm", benchmark="caching", mode="eager", backend="cuda", size="tiny")
+    ctx = CaseContext(spec, load_suite("uvm").get("caching"), call=lambda: None)
+    collector = uvm.UvmCollector()
+    assert collector.applies(ctx) is None
+    collector.run(ctx)  # no exception: the case goes on
+    assert collector.metrics() == []
+    assert "pip install 'perfwatch[uvm]'" in collector.details()["uvm_status"]
+    llm = load_suite("llm").get("train")
+    assert uvm.UvmCollector().applies(CaseContext(spec, llm)) is not None

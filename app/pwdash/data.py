@@ -11,9 +11,9 @@ import os
 
 import pandas as pd
 import streamlit as st
-from sqlalchemy.engine import Engine
 
-from perfwatch.store import frames, history
+from perfwatch.analysis import frames
+from perfwatch.store import history
 
 TTL = 60  # seconds: new runs show up within a minute, and a page view costs no queries
 cached = st.cache_data(ttl=TTL, show_spinner=False)
@@ -29,7 +29,8 @@ def db_url() -> str:
 
 
 @st.cache_resource(show_spinner=False)
-def engine(url: str) -> Engine:
+def engine(url: str):
+    """The store's engine for ``url``, one per process (handed to frames, never queried here)."""
     from perfwatch.store.engine import make_engine
 
     return make_engine(url)

@@ -1,12 +1,16 @@
-"""Alerts: tell the team when a run regressed (Slack today; another channel is another sender).
+"""Alerts: tell the team when a run regressed, on every configured channel.
 
-``message`` builds Block Kit payloads (pure), ``slack`` sends one (retries, no dependency),
-``notify`` ties them to the store: what is pending, send, mark announced only once delivered.
+``announcement`` turns stored regressions into channel-neutral data (pure); each module of
+``channels`` renders that for one service and sends it (``poster`` is their shared HTTP client
+with retries); ``notify`` ties them to the store: what each channel has pending, send, mark
+announced on that channel only once delivered.
 """
 
-from perfwatch.alerts.announcement import build_message, build_messages
+from perfwatch.alerts.announcement import Announcement, Item, build_announcement, build_announcements
+from perfwatch.alerts.channels import Channel, channel, from_config
 from perfwatch.alerts.notify import NotifyResult, Outgoing, notify_pending, pending_messages
-from perfwatch.alerts.slack import SlackWebhook, WebhookRejected, WebhookUnavailable, webhook_from_config
+from perfwatch.alerts.poster import JsonPoster, WebhookRejected, WebhookUnavailable
 
-__all__ = ["build_message", "build_messages", "NotifyResult", "Outgoing", "notify_pending", "pending_messages",
-           "SlackWebhook", "WebhookRejected", "WebhookUnavailable", "webhook_from_config"]
+__all__ = ["Announcement", "Item", "build_announcement", "build_announcements", "Channel", "channel", "from_config",
+           "NotifyResult", "Outgoing", "notify_pending", "pending_messages", "JsonPoster", "WebhookRejected",
+           "WebhookUnavailable"]

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from perfwatch.domain.results import EXACT_UNITS
+from perfwatch.domain import metrics as catalogue
 from perfwatch.store import queries
 from perfwatch.domain.series import params_key
 
-DEFAULT_METRICS = ("step_time", "graph_time", "throughput", "compile_time", "graph_breaks", "recompilations",
-                   "peak_memory_allocated", "peak_rss", "accuracy_pass")
+DEFAULT_METRICS = catalogue.names(headline=True)  # the catalogue's headline figures
 
 
 def compare_runs(engine, run_a: str, run_b: str, metrics: tuple[str, ...] | None = DEFAULT_METRICS,
@@ -38,7 +37,7 @@ def compare_runs(engine, run_a: str, run_b: str, metrics: tuple[str, ...] | None
         if key in sa and key in sb:
             pvalue = mann_whitney_u(sa[key], sb[key])
             significant = pvalue <= alpha and abs(change) >= min_effect
-        elif ra["unit"] in EXACT_UNITS:
+        elif catalogue.spec(ra["metric"], ra["unit"]).exact:
             significant = va != vb
         else:
             significant = abs(change) >= max(min_effect, 0.05)

@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from sqlalchemy.engine import Engine
 
-from perfwatch.domain.results import HIGHER, LOWER
+from perfwatch.domain.metrics import PEAK_MEMORY_BY_BACKEND, spec
 from perfwatch.store import bulk
 from perfwatch.domain.series import params_key, series_key
 from perfwatch.domain.vocab import MODES
@@ -83,24 +83,23 @@ def _unit_hash(*parts: Any) -> float:
     return int(hashlib.sha256("/".join(map(str, parts)).encode()).hexdigest()[:8], 16) / 2 ** 32
 
 
+# What a case records, by backend and mode (units and directions from the metric catalogue).
+_EVERY_CASE = ("step_time", "step_time_mad", "throughput", "first_call_time", "peak_rss", "rss_increase")
+_BY_BACKEND = {
+    "cuda": ("peak_memory_allocated", "peak_memory_reserved", "uvm_gpu_page_faults", "uvm_cpu_page_faults",
+             "uvm_bytes_htod", "uvm_bytes_dtoh"),
+    "mps": (PEAK_MEMORY_BY_BACKEND["mps"],),
+}
+_COMPILED = ("speedup_vs_eager", "compilations", "graph_count", "graph_breaks", "graph_break_reasons", "recompilations",
+             "compile_time", "compile_time_backend", "compile_time_inductor", "compile_time_codegen",
+             "accuracy_max_abs_error", "accuracy_max_rel_error", "accuracy_fp64_max_abs_error", "accuracy_pass")
+
+
 def _metric_specs(backend: str, mode: str, unit: str) -> list[tuple[str, str, str]]:
-    """(metric, unit, direction) a case of this backend and mode records."""
-    m = [("step_time", "ms", LOWER), ("step_time_mad", "ms", LOWER), ("throughput", unit, HIGHER),
-         ("first_call_time", "s", LOWER), ("peak_rss", "bytes", LOWER), ("rss_increase", "bytes", LOWER)]
-    if backend == "cuda":
-        m += [("peak_memory_allocated", "bytes", LOWER), ("peak_memory_reserved", "bytes", LOWER),
-              ("uvm_gpu_page_faults", "count", LOWER), ("uvm_cpu_page_faults", "count", LOWER),
-              ("uvm_bytes_htod", "bytes", LOWER), ("uvm_bytes_dtoh", "bytes", LOWER)]
-    if backend == "mps":
-        m += [("peak_mps_driver_allocated", "bytes", LOWER)]
-    if mode != "eager":
-        m += [("speedup_vs_eager", "x", HIGHER), ("compilations", "count", LOWER), ("graph_count", "count", LOWER),
-              ("graph_breaks", "count", LOWER), ("graph_break_reasons", "count", LOWER), ("recompilations", "count", LOWER),
-              ("compile_time", "s", LOWER), ("compile_time_backend", "s", LOWER), ("compile_time_inductor", "s", LOWER),
-              ("compile_time_codegen", "s", LOWER), ("accuracy_max_abs_error", "abs", LOWER),
-              ("accuracy_max_rel_error", "ratio", LOWER), ("accuracy_fp64_max_abs_error", "abs", LOWER),
-              ("accuracy_pass", "bool", HIGHER)]
-    return m
+    """(metric, unit, direction) a case of this backend and mode records; ``unit`` is the
+    benchmark's throughput unit (tokens/s, images/s, ...)."""
+    chosen = _EVERY_CASE + _BY_BACKEND.get(backend, ()) + (_COMPILED if mode != "eager" else ())
+    return [(name, unit if name == "throughput" else spec(name).unit, spec(name).direction) for name in chosen]
 
 
 @dataclass(frozen=True)

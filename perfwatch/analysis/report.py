@@ -5,12 +5,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from perfwatch.domain import metrics as catalogue
 from perfwatch.store import history as hist
 from perfwatch.store import queries
 
-# Timings set against the baseline: step time, and on CUDA the eager or default-mode step's graph replay (the
-# GPU's share of a launch-bound step, steady where step time is not).
-REPORTED = ("step_time", "graph_time")
+# Timings set against the baseline (the catalogue's vs_baseline figures): step time, and on CUDA the eager
+# or default-mode step's graph replay (the GPU's share of a launch-bound step, steady where step time is not).
+REPORTED = catalogue.names(vs_baseline=True)
 
 
 def previous_run(engine, run: dict[str, Any]) -> str | None:
@@ -25,7 +26,7 @@ def previous_run(engine, run: dict[str, Any]) -> str | None:
 def build_report(engine, run_id: str, baseline: str | None = None) -> dict[str, Any]:
     from perfwatch.analysis.compare import compare_runs
 
-    run = queries.run_summary(engine, run_id)
+    run = queries.run_summary(engine, run_id).to_dict()  # a dict: the report adds the GPU and drops the environment
     baseline = baseline or previous_run(engine, run)
     records = queries.export_records(engine, [run_id])
     cases: dict[tuple[str, str], dict[str, Any]] = {}

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from perfwatch.detect import REGRESSION, ChangePoint, DetectConfig, Point, detect, detect_online, online_step
-from perfwatch.domain.results import EXACT_UNITS
+from perfwatch.domain import metrics as catalogue
 from perfwatch.store import history as hist
 from perfwatch.store import queries
 
@@ -44,7 +44,7 @@ def finding(h: hist.History, cp: ChangePoint) -> dict[str, Any]:
 
 
 def _is_integer(h: hist.History) -> bool | None:
-    return True if h.meta["unit"] in EXACT_UNITS else None
+    return True if catalogue.is_exact(h.meta["metric"], h.meta["unit"]) else None
 
 
 def scan(engine, filters: Filters, config: DetectConfig = DetectConfig(), online: bool = False,
@@ -101,7 +101,7 @@ def _short_history_check(engine, h: hist.History, gc: GateConfig) -> dict[str, A
         return None
     direction = h.meta["direction"]
     before = quantile(sorted(p.value for p in base), 0.5)
-    if h.meta["unit"] in EXACT_UNITS:
+    if catalogue.is_exact(h.meta["metric"], h.meta["unit"]):
         if new.value == before:
             return None
         pvalue = 0.0

@@ -15,20 +15,25 @@ from __future__ import annotations
 
 import re
 
+from perfwatch.domain.metrics import PEAK_MEMORY_BY_BACKEND, spec
+
 SHIM_MODULE = "perfwatch_suites"
 PARAM_NAMES = ("mode", "backend")
 
-# The shim's track_* benchmarks and their units (perfwatch's units for these metrics).
-TRACKS = {
-    "step_time": "ms",
-    "compile_time": "s",
-    "graph_breaks": "count",
-    "recompilations": "count",
-    "peak_memory": "bytes",
-}
+# "peak_memory" is one asv track across backends; perfwatch names the peak per device (the
+# catalogue's PEAK_MEMORY_BY_BACKEND: peak_rss, peak_memory_allocated, peak_mps_driver_allocated).
+PEAK_TRACK = "peak_memory"
+(_PEAK_UNIT,) = {spec(m).unit for m in PEAK_MEMORY_BY_BACKEND.values()}
 
-# "peak_memory" is one asv track across backends; perfwatch names the peak per device.
-PEAK_MEMORY = {"cpu": "peak_rss", "cuda": "peak_memory_allocated", "mps": "peak_mps_allocated"}
+# The shim's track_* benchmarks and their units (the catalogue's units for these metrics).
+TRACKS = {**{m: spec(m).unit for m in ("step_time", "compile_time", "graph_breaks", "recompilations")},
+          PEAK_TRACK: _PEAK_UNIT}
+
+# What "peak_memory" held before the catalogue settled the peak per backend: on MPS, perfwatch's
+# exports and shim wrote peak_mps_allocated there. An old export also wrote
+# peak_mps_driver_allocated as a track of its own, and that is how the importer recognises one and
+# reads its peak_memory the old way (an old shim result, five tracks only, cannot be told apart).
+LEGACY_PEAK_MEMORY = {"mps": "peak_mps_allocated"}
 
 _SEP = "__"
 _NAME = re.compile(rf"^{SHIM_MODULE}\.(?P<cls>[A-Za-z0-9_]+)\.track_(?P<track>[A-Za-z0-9_]+)$")
@@ -57,11 +62,18 @@ def parse_name(name: str) -> tuple[str, str, str] | None:
 
 
 def track_for(metric: str, backend: str) -> str:
-    return "peak_memory" if PEAK_MEMORY.get(backend) == metric else metric
+    return PEAK_TRACK if PEAK_MEMORY_BY_BACKEND.get(backend) == metric else metric
 
 
-def metric_for(track: str, backend: str) -> str:
-    return PEAK_MEMORY.get(backend, "peak_memory") if track == "peak_memory" else track
+def metric_for(track: str, backend: str, tracks: frozenset[str] | set[str] = frozenset()) -> str:
+    """The perfwatch metric of ``track`` on ``backend``. ``tracks``: the other tracks the same
+    result holds for this benchmark (an import), to recognise an old "peak_memory" (LEGACY_PEAK_MEMORY)."""
+    if track != PEAK_TRACK:
+        return track
+    metric = PEAK_MEMORY_BY_BACKEND.get(backend, PEAK_TRACK)
+    if metric in tracks and backend in LEGACY_PEAK_MEMORY:
+        return LEGACY_PEAK_MEMORY[backend]
+    return metric
 
 
 def require_asv() -> None:

@@ -83,7 +83,18 @@ def _param_value(text: str) -> Any:
     return value if isinstance(value, (str, int, float, bool)) or value is None else text
 
 
-def _identify(name: str, bench: dict, combo: tuple, default_suite: str) -> tuple[str, str, str, str, str, dict, str]:
+def _shim_tracks(keys) -> dict[tuple[str, str], set[str]]:
+    """The tracks a result holds per shim (suite, benchmark)."""
+    out: dict[tuple[str, str], set[str]] = {}
+    for key in keys:
+        shim = asvio.parse_name(key)
+        if shim:
+            out.setdefault(shim[:2], set()).add(shim[2])
+    return out
+
+
+def _identify(name: str, bench: dict, combo: tuple, default_suite: str,
+              shim_tracks: dict[tuple[str, str], set[str]]) -> tuple[str, str, str, str, str, dict, str]:
     """(suite, benchmark, mode, backend, dtype, params, metric) of one asv value."""
     names = list(bench.get("param_names") or [])
     values = {n: _param_value(v) for n, v in zip(names, combo)}
@@ -91,7 +102,8 @@ def _identify(name: str, bench: dict, combo: tuple, default_suite: str) -> tuple
     if shim and tuple(names) == asvio.PARAM_NAMES:
         suite, benchmark, track = shim
         mode, backend = str(values["mode"]), str(values["backend"])
-        return suite, benchmark, mode, backend, "float32", {}, asvio.metric_for(track, backend)
+        metric = asvio.metric_for(track, backend, shim_tracks.get((suite, benchmark), set()))
+        return suite, benchmark, mode, backend, "float32", {}, metric
     mode, backend = GENERIC_MODE, GENERIC_BACKEND
     # Columns are VARCHAR(32)/(16): a longer value stays a parameter.
     if isinstance(values.get("mode"), str) and len(values["mode"]) <= 32:
@@ -104,14 +116,17 @@ def _identify(name: str, bench: dict, combo: tuple, default_suite: str) -> tuple
 def _convert(res, machine: dict, benchmarks, default_suite: str, where: str) -> list[Imported]:
     mname = machine["machine"]
     groups: dict[tuple[str, str], dict[tuple, _Case]] = {}
-    for key in sorted(res.get_result_keys(benchmarks)):
+    keys = sorted(res.get_result_keys(benchmarks))
+    shim_tracks = _shim_tracks(keys)
+    for key in keys:
         bench = benchmarks[key]
         params = bench.get("params") or []
         unit = str(bench.get("unit") or "unit")
         rows = zip(itertools.product(*params), res.get_result_value(key, params), res.get_result_stats(key, params),
                    res.get_result_samples(key, params))
         for combo, value, stats, samples in rows:
-            suite, benchmark, mode, backend, dtype, pvals, metric = _identify(key, bench, combo, default_suite)
+            suite, benchmark, mode, backend, dtype, pvals, metric = _identify(key, bench, combo, default_suite,
+                                                                              shim_tracks)
             pkey = params_key(pvals)
             if len(pkey) > _MAX_KEY or len(benchmark) > _MAX_KEY:
                 raise InputError(f"{where}: benchmark {key}: its name or parameters are longer than perfwatch stores "

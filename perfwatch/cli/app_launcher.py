@@ -19,7 +19,7 @@ ENTRY = "main.py"
 
 def app_dir() -> Path:
     """perfwatch/_app when installed from a wheel, <repo>/app in a clone."""
-    pkg = Path(__file__).resolve().parent
+    pkg = Path(__file__).resolve().parents[1]  # perfwatch/ (this module is perfwatch/cli/app_launcher.py)
     for candidate in (pkg / "_app", pkg.parent / "app"):
         if (candidate / ENTRY).is_file():
             return candidate

@@ -2,7 +2,7 @@
 
 Exit codes: 0 success; 1 a regression was found (--fail-on-regression); 2 bad usage or
 configuration (nothing run, nothing written); 3 some cases failed (their status is stored);
-130 interrupted. Commands live in perfwatch/commands/, one module per group.
+130 interrupted. Commands live in perfwatch/commands/, one module per command.
 """
 
 from __future__ import annotations
@@ -15,14 +15,24 @@ from typing import Sequence
 from perfwatch import __version__
 from perfwatch.domain.errors import EXIT_INTERRUPTED, EXIT_USAGE, PerfwatchError
 
+# One module per command, named after it (import_: `import` is a keyword), in `perfwatch --help` order.
 COMMAND_MODULES = (
     "perfwatch.commands.run",
-    "perfwatch.commands.info",
-    "perfwatch.commands.storage",
+    "perfwatch.commands.ab",
+    "perfwatch.commands.suites",
+    "perfwatch.commands.env",
+    "perfwatch.commands.runs",
+    "perfwatch.commands.export",
+    "perfwatch.commands.db",
+    "perfwatch.commands.push",
     "perfwatch.commands.dashboard",
+    "perfwatch.commands.demo_data",
     "perfwatch.commands.notify",
-    "perfwatch.commands.detection",
-    "perfwatch.commands.asvcmd",
+    "perfwatch.commands.detect",
+    "perfwatch.commands.compare",
+    "perfwatch.commands.regressions",
+    "perfwatch.commands.report",
+    "perfwatch.commands.import_",
 )
 
 

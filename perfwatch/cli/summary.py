@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from perfwatch.domain.metrics import PEAK_MEMORY_BY_BACKEND
 from perfwatch.domain.results import CaseResult
 from perfwatch.cli.tables import fmt_bytes, fmt_num, render
-
-PEAK_MEMORY = ("peak_memory_allocated", "peak_mps_driver_allocated", "peak_rss")
 
 
 def _value(case: CaseResult, name: str) -> float | None:
@@ -16,7 +15,7 @@ def _value(case: CaseResult, name: str) -> float | None:
 def case_row(case: CaseResult, graph_column: bool = False) -> list[str]:
     st = case.metric("step_time")
     speedup = _value(case, "speedup_vs_eager")
-    peak = next((case.metric(n) for n in PEAK_MEMORY if case.metric(n)), None)
+    peak = case.metric(PEAK_MEMORY_BY_BACKEND.get(case.spec.backend, ""))  # "peak mem": the backend's own peak
     gb = _value(case, "graph_breaks")
     rc = _value(case, "recompilations")
     ct = _value(case, "compile_time")

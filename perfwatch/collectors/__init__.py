@@ -1,7 +1,9 @@
 """What to measure around a step.
 
-Each module holds one collector. A collector that wraps a region is a context manager with a
-``metrics()`` method returning :class:`perfwatch.domain.results.Metric` objects (named, with units and
-a direction): adding a metric means adding a collector, nothing else. The worker decides which
-pass each collector runs in (timing, memory, profiler and unified memory never share a pass).
+Each pass of the worker (the table in perfwatch/measure/passes.py) is a collector with one
+interface (``base.py``: ``applies``, ``start``/``run``/``stop``, ``metrics``, ``details``); each
+module holds one, beside the watch it measures with (a context manager scripts may use alone).
+A metric a collector records is named in its ``produces`` and in the catalogue
+(perfwatch/domain/metrics.py): adding a metric means a collector (or a field of one) and a
+catalogue entry; adding a pass, a collector and one table entry.
 """

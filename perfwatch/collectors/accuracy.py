@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from perfwatch.domain.results import HIGHER, LOWER, Metric
+from perfwatch.collectors.base import CaseContext, Collector
+from perfwatch.domain.results import HIGHER, LOWER, STATUS_ACCURACY, Metric
 from perfwatch.suites.base import Tolerance
 
 
@@ -106,3 +107,36 @@ def accuracy_metrics(v: Verdict, compiled_mode: bool) -> list[Metric]:
     if compiled_mode:
         out.append(Metric("accuracy_pass", 1.0 if v.passed else 0.0, "bool", HIGHER))
     return out
+
+
+class AccuracyCollector(Collector):
+    """The worker's accuracy pass: the timed build's first outputs (``ctx.outs``) against fresh
+    eager and float64 builds. A failed verdict keeps every figure and sets the case's status."""
+
+    name = "accuracy"
+    produces = ("accuracy_max_abs_error", "accuracy_max_rel_error", "accuracy_fp64_max_abs_error", "accuracy_pass")
+
+    def applies(self, ctx: CaseContext) -> str | None:
+        return None if ctx.spec.accuracy else "--no-accuracy"
+
+    def run(self, ctx: CaseContext) -> None:
+        import torch
+
+        from perfwatch.collectors.build import ACCURACY_STEPS, first_outputs
+
+        spec, bench = ctx.spec, ctx.bench
+        eager_outs = None
+        if ctx.compiled:
+            eager_outs, _ = first_outputs(ctx.build("eager").step, spec.backend, ACCURACY_STEPS)
+        fp64_outs = None
+        if bench.fp64_reference and spec.backend != "mps":  # MPS has no float64
+            try:
+                fp64_outs, _ = first_outputs(ctx.build("eager", dtype=torch.float64, amp=False).step,
+                                             spec.backend, ACCURACY_STEPS)
+            except Exception as exc:
+                self._details["fp64_reference"] = f"unavailable: {type(exc).__name__}: {exc}"
+        verdict = judge(ctx.outs, eager_outs, fp64_outs, bench.tolerance)
+        self._metrics = accuracy_metrics(verdict, ctx.compiled)
+        self._details["accuracy"] = verdict.reason
+        if not verdict.passed:
+            ctx.status, ctx.error = STATUS_ACCURACY, verdict.reason

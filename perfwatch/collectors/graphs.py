@@ -21,7 +21,8 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
-from perfwatch.domain.results import LOWER, Metric
+from perfwatch.collectors.base import CaseContext, Collector
+from perfwatch.domain.results import LOWER, CaseSpec, Metric
 from perfwatch.domain.sampling import summarize
 
 WARMUP_CALLS = 3  # on a side stream, as torch.cuda.graphs recommends before capture
@@ -80,3 +81,40 @@ def graph_metrics(call: Callable[[], Any], step_ms: float | None, min_time_s: fl
     # Samples, spread and CI stored like step_time's: `compare` tests them and the detector weighs them.
     return [Metric("graph_time", s.median, "ms", LOWER, spread=s.iqr, ci_low=s.ci_low, ci_high=s.ci_high, n=s.n,
                    samples=tuple(samples))], details
+
+
+def graph_pass(spec: CaseSpec) -> str | None:
+    """Which build the graph pass captures: "fresh" (eager), "timed" (compiled), or None."""
+    if spec.backend != "cuda" or spec.mode in ("reduce-overhead", "max-autotune"):
+        return None  # these modes capture CUDA graphs themselves: no graph inside a graph
+    return "fresh" if spec.mode == "eager" else "timed"
+
+
+class GraphCollector(Collector):
+    """The worker's graph pass, last: one step captured into a CUDA graph, its replays timed.
+
+    Eager mode captures a fresh build; default mode the timed compiled build, kept for this pass
+    (its captured replays time Inductor's kernels without the launch overhead that sets a small
+    compiled step's time, and recompiling would cost the compile again). A benchmark that cannot
+    serve CUDA graphs at all (managed memory) is not captured, and its build is not kept.
+    """
+
+    name = "graph"
+    produces = ("graph_time",)
+
+    def applies(self, ctx: CaseContext) -> str | None:
+        return None if graph_pass(ctx.spec) else "CUDA graphs are captured on CUDA, in eager and default mode"
+
+    def _no_graphs(self, ctx: CaseContext) -> str | None:
+        return ctx.bench.unsupported_reason(ctx.spec.backend, "reduce-overhead")
+
+    def keeps_built(self, ctx: CaseContext) -> bool:
+        return graph_pass(ctx.spec) == "timed" and not self._no_graphs(ctx)
+
+    def run(self, ctx: CaseContext) -> None:
+        no_graphs = self._no_graphs(ctx)
+        if no_graphs:
+            self._details = {"graph_status": f"not captured: {no_graphs}"}
+            return
+        step = ctx.call if self.keeps_built(ctx) else ctx.build("eager").step
+        self._metrics, self._details = graph_metrics(step, ctx.step_ms)

@@ -11,6 +11,7 @@ import sys
 import threading
 from collections.abc import Callable
 
+from perfwatch.collectors.base import CaseContext, Collector
 from perfwatch.domain.results import LOWER, Metric
 
 _SAMPLE_INTERVAL_S = 0.001
@@ -286,3 +287,19 @@ class MemoryWatch:
         driver, allocated = self._sampler.peaks
         self._add("peak_mps_driver_allocated", driver)
         self._add("peak_mps_allocated", allocated)
+
+
+class MemoryCollector(Collector):
+    """The worker's memory pass: ``STEPS`` steps of the timed build inside a ``MemoryWatch``,
+    apart from timing (the sampling thread would perturb it)."""
+
+    name = "memory"
+    produces = ("peak_memory_allocated", "peak_memory_reserved", "peak_rss", "rss_increase",
+                "peak_mps_driver_allocated", "peak_mps_allocated")
+    STEPS = 3
+
+    def run(self, ctx: CaseContext) -> None:
+        with MemoryWatch(ctx.spec.backend) as watch:
+            for _ in range(self.STEPS):
+                ctx.call()
+        self._metrics, self._details = watch.metrics(), watch.details()

@@ -16,6 +16,7 @@ import os
 import re
 from typing import Any
 
+from perfwatch.collectors.base import CaseContext, Collector
 from perfwatch.domain.results import Metric
 
 WARMUP_STEPS = 1  # profiled but discarded: the profiler's own start-up cost lands here
@@ -85,3 +86,20 @@ class ProfileWatch:
 
     def details(self) -> dict[str, Any]:
         return dict(self._details)
+
+
+class ProfileCollector(Collector):
+    """The worker's profiler pass (``--profile``): the last pass that steps the timed build."""
+
+    name = "profile"
+
+    def applies(self, ctx: CaseContext) -> str | None:
+        return None if ctx.spec.profile_dir else "no --profile"
+
+    def run(self, ctx: CaseContext) -> None:
+        spec = ctx.spec
+        with ProfileWatch(spec.profile_dir, worker_name(spec.suite, spec.benchmark, spec.mode), spec.backend) as prof:
+            for _ in range(prof.steps):
+                ctx.call()
+                prof.step()
+        self._details = prof.details()

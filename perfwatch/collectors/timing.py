@@ -14,7 +14,7 @@ Method (docs/measurement.md):
   and then on, up to ``max_time_s``, while the step time is less precise than ``precision``: the
   95% CI half-width of the median over consecutive blocks of samples (batch medians), relative to
   the median. Blocks, not single samples, because a launch-bound step's noise comes in phases of
-  the host that last a good part of a second (benchmarks/noise_probe.py): neighbouring samples are
+  the host that last a good part of a second (benchmarks/noise.py probe): neighbouring samples are
   alike, so the spread between blocks is the honest measure of how well the median is known, and
   a noisy case earns more time where a steady one stops at ``min_time_s``;
 - Python's cyclic garbage collector is off while samples are taken (as ``timeit`` does): a
@@ -32,8 +32,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from perfwatch.measure.backends import synchronize
+from perfwatch.collectors.base import CaseContext, Collector
 from perfwatch.domain.results import HIGHER, LOWER, Metric
+from perfwatch.measure.backends import synchronize
 from perfwatch.domain.sampling import summarize
 
 
@@ -218,3 +219,28 @@ def throughput_metric(items_per_step: float, unit: str, median_ms: float, ci_low
     return Metric("throughput", items_per_step / (median_ms / 1e3), unit, HIGHER,
                   ci_low=items_per_step / (ci_high_ms / 1e3) if ci_high_ms > 0 else None,
                   ci_high=items_per_step / (ci_low_ms / 1e3) if ci_low_ms > 0 else None, n=n)
+
+
+class TimingCollector(Collector):
+    """The worker's timing pass: warm-up until compilation settles, then the timed samples of the
+    timed build; ``ctx.step_ms`` is the median step time (the graph pass compares with it)."""
+
+    name = "timing"
+    produces = ("step_time", "step_time_mad", "host_time", "throughput")
+
+    def run(self, ctx: CaseContext) -> None:
+        from perfwatch.collectors import torch_compat
+
+        spec = ctx.spec
+        timing = measure(ctx.call, spec.backend, torch_compat.compile_count if ctx.compiled else (lambda: 0),
+                         min_time_s=spec.min_time_s, min_samples=spec.min_samples, max_samples=spec.max_samples,
+                         max_time_s=spec.max_time_s, precision=spec.precision)
+        self._metrics = timing_metrics(timing, ctx.workload.items_per_step, ctx.workload.item_unit)
+        details = {"method": timing.method, "inner_loops": timing.inner, "warmup_calls": timing.warmup_calls,
+                   "warmup_s": round(timing.warmup_s, 3), "timed_s": round(timing.timed_s, 3),
+                   "precision": round(timing.rel_ci, 5) if timing.rel_ci is not None else None}
+        ctx.step_ms = next(m.value for m in self._metrics if m.name == "step_time")
+        if timing.host_ms is not None and ctx.step_ms > 0:
+            # Host time to issue a step over the step time: near 1 means launch-bound.
+            details["host_fraction"] = round(timing.host_ms / ctx.step_ms, 3)
+        self._details = {"timing": details}

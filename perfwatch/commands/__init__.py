@@ -1,3 +1,4 @@
-"""One module per group of commands. Each has ``register(subparsers)``, which adds its
-sub-commands with ``set_defaults(handler=...)``; a handler takes the parsed arguments and returns
+"""One module per command, named after it (``import_``: ``import`` is a keyword); ``common``
+holds the helpers they share. Each has ``register(subparsers)``, which adds its
+command with ``set_defaults(handler=...)``; a handler takes the parsed arguments and returns
 an exit code. ``perfwatch.cli.main`` lists the modules in ``COMMAND_MODULES``."""

@@ -1,9 +1,12 @@
-"""Helpers shared by the command modules: configuration and the store's engine."""
+"""Helpers shared by the command modules: configuration, the store's engine, and how records
+print (JSON, relative changes)."""
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+from datetime import datetime
 from typing import Any
 
 
@@ -45,3 +48,20 @@ def print_json(obj: Any) -> None:
 
     json.dump(obj, sys.stdout, indent=2, default=str)
     sys.stdout.write("\n")
+
+
+def jsonable(rec: dict[str, Any]) -> dict[str, Any]:
+    """``rec`` ready for JSON: datetimes as ISO text, infinite changes as "inf"/"-inf"."""
+    out = {}
+    for k, v in rec.items():
+        if isinstance(v, datetime):
+            v = v.isoformat()
+        elif isinstance(v, float) and not math.isfinite(v):
+            v = "inf" if v > 0 else "-inf"
+        out[k] = v
+    return out
+
+
+def fmt_change(x: float) -> str:
+    """A relative change as a table shows it: +12.3%, or +inf/-inf from or to zero."""
+    return ("+inf" if x > 0 else "-inf") if not math.isfinite(x) else f"{x * 100:+.1f}%"

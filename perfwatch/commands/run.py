@@ -44,7 +44,8 @@ def register(sub) -> None:
                      help="exit 1 when this run regressed against the stored history (a CI gate)")
     run.add_argument("--no-detect", action="store_true", help="do not look for regressions after the run")
     run.add_argument("--notify", action="store_true",
-                     help="post regressions not yet announced to Slack ($PERFWATCH_SLACK_WEBHOOK)")
+                     help="post regressions not yet announced to every configured alert channel "
+                          "($PERFWATCH_SLACK_WEBHOOK, $PERFWATCH_WEBHOOK_URL)")
     run.add_argument("--announce-resolved", action="store_true", help="with --notify: also announce resolved regressions")
     add_db(run)
     run.set_defaults(handler=cmd_run)
@@ -88,11 +89,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     # Everything checked before the first case: suite, benchmarks, modes, backend, database.
     plan = runner.plan(req, cfg)
-    sender = None
-    if args.notify:  # a missing webhook is a configuration error: fail before anything runs
-        from perfwatch.alerts.slack import webhook_from_config
+    targets = None
+    if args.notify:  # no channel configured is a configuration error: fail before anything runs
+        from perfwatch.alerts.channels import from_config
 
-        sender = webhook_from_config(cfg)
+        targets = from_config(cfg)
     eng = engine(cfg)
     push_spool(eng, cfg)
     run = runner.new_run_info(plan, req)
@@ -135,10 +136,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if outcome.spooled:
         print(f"the database was unreachable: {outcome.spooled} result(s) kept in the spool; "
               f"`perfwatch push` (or the next run) writes them", file=sys.stderr)
-    if sender is not None and not outcome.spooled:
+    if targets is not None and not outcome.spooled:
         from perfwatch.alerts.notify import notify_pending
 
-        result = notify_pending(eng, sender, cfg.dashboard_url, args.announce_resolved)
+        result = notify_pending(eng, targets, cfg.dashboard_url, args.announce_resolved)
         print(result.summary(), file=sys.stderr)
         for err in result.errors:  # alerts stay pending: the next notify sends them
             print(f"perfwatch: alert not sent: {err}", file=sys.stderr)

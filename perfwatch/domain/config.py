@@ -44,6 +44,7 @@ class Config:
     interleave: bool = False  # with processes > 1: a case's processes spread over the run, round by round
     spool_dir: str | None = None
     slack_webhook: str | None = None
+    webhook_url: str | None = None  # the generic JSON webhook alert channel ($PERFWATCH_WEBHOOK_URL)
     dashboard_url: str | None = None
 
     def resolved_db_url(self) -> str:

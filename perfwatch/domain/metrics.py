@@ -36,6 +36,7 @@ class MetricSpec:
     group: str = TIME
     produced_by: str = ""  # the worker pass (perfwatch.measure.passes) that records it
     headline: bool = False  # shown by default in compare and report
+    vs_baseline: bool = False  # set against the baseline run, per case, in `perfwatch report`
 
     @property
     def exact(self) -> bool:
@@ -46,18 +47,20 @@ class MetricSpec:
         return self.label or self.name.replace("_", " ")
 
 
-def _m(name, unit, direction=LOWER, kind=NOISY, label="", group=TIME, produced_by="", headline=False):
-    return MetricSpec(name, unit, direction, kind, label, group, produced_by, headline)
+def _m(name, unit, direction=LOWER, kind=NOISY, label="", group=TIME, produced_by="", headline=False,
+       vs_baseline=False):
+    return MetricSpec(name, unit, direction, kind, label, group, produced_by, headline, vs_baseline)
 
 
 CATALOGUE: tuple[MetricSpec, ...] = (
     # timing pass
-    _m("step_time", "ms", label="step time", produced_by="timing", headline=True),
+    _m("step_time", "ms", label="step time", produced_by="timing", headline=True, vs_baseline=True),
     _m("step_time_mad", "ms", label="step time MAD", produced_by="timing"),
     _m("host_time", "ms", label="host time per step", produced_by="timing"),
     _m("throughput", "items/s", HIGHER, label="throughput", produced_by="timing", headline=True),
     _m("speedup_vs_eager", "x", HIGHER, label="speedup vs eager", produced_by="runner"),
-    _m("graph_time", "ms", label="CUDA-graph replay time", produced_by="graph", headline=True),
+    # graph_time: the GPU's share of a launch-bound step, steady where step time is not
+    _m("graph_time", "ms", label="CUDA-graph replay time", produced_by="graph", headline=True, vs_baseline=True),
     # build pass: first call and compilation
     _m("first_call_time", "s", label="first call (cold)", group=COMPILE, produced_by="build"),
     _m("compile_time", "s", label="compile time", group=COMPILE, produced_by="build", headline=True),
@@ -114,9 +117,11 @@ def is_exact(name: str, unit: str | None = None) -> bool:
     return spec(name, unit).exact
 
 
-def names(group: str | None = None, *, headline: bool | None = None) -> tuple[str, ...]:
+def names(group: str | None = None, *, headline: bool | None = None,
+          vs_baseline: bool | None = None) -> tuple[str, ...]:
     return tuple(m.name for m in CATALOGUE if (group is None or m.group == group)
-                 and (headline is None or m.headline == headline))
+                 and (headline is None or m.headline == headline)
+                 and (vs_baseline is None or m.vs_baseline == vs_baseline))
 
 
 def compile_phases() -> tuple[str, ...]:

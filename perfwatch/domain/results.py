@@ -96,6 +96,9 @@ class CaseSpec:
     accuracy: bool = True
     profile_dir: str | None = None  # --profile: where this case's torch.profiler trace goes
     timing_only: bool = False  # a repeat process (--processes): timing passes only
+    # torch.compile keyword arguments for every ctx.compile() of the case (BenchContext.compile_options);
+    # set through perfwatch.api, no CLI flag: a case's own call's keywords win over these
+    compile_options: dict[str, Any] = field(default_factory=dict)
 
     def label(self) -> str:
         return f"{self.benchmark}[{self.mode}]"
@@ -106,6 +109,31 @@ class CaseSpec:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "CaseSpec":
         return cls(**d)
+
+
+@dataclass(frozen=True)
+class WorkerResult:
+    """What a worker process hands the runner (its result file): the case's status and figures.
+
+    ``to_dict`` is the file's JSON: ``{"status", "error", "metrics": [Metric.to_dict()], "details"}``.
+    """
+
+    status: str
+    error: str | None = None
+    metrics: tuple[Metric, ...] = ()
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def metric(self, name: str) -> Metric | None:
+        return next((m for m in self.metrics if m.name == name), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "error": self.error, "metrics": [m.to_dict() for m in self.metrics],
+                "details": self.details}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "WorkerResult":
+        return cls(status=d["status"], error=d.get("error"),
+                   metrics=tuple(Metric.from_dict(m) for m in d.get("metrics") or ()), details=d.get("details") or {})
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from perfwatch.domain.results import (
     CaseSpec,
     Metric,
     RunInfo,
+    WorkerResult,
 )
 from perfwatch.domain.vocab import DEFAULT_SIZE, MODES, SIZES
 from perfwatch.suites.base import Suite
@@ -161,8 +162,20 @@ def new_run_info(p: Plan, req: RunRequest) -> RunInfo:
     )
 
 
-def run_worker(spec: CaseSpec, run_id: str, timeout_s: float) -> CaseResult:
+@dataclass(frozen=True)
+class Launch:
+    """How a worker process is started, when not as this very interpreter and environment:
+    another Python (``perfwatch ab --base-python``), extra environment variables (``--head-env``),
+    folders put before this perfwatch on PYTHONPATH (a git worktree's code)."""
+
+    python: str | None = None
+    env: tuple[tuple[str, str], ...] = ()
+    pythonpath: tuple[str, ...] = ()
+
+
+def run_worker(spec: CaseSpec, run_id: str, timeout_s: float, launch: Launch | None = None) -> CaseResult:
     """Run one case in a fresh Python process; hangs and crashes become statuses."""
+    launch = launch or Launch()
     case_id = uuid.uuid4().hex
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
@@ -170,12 +183,13 @@ def run_worker(spec: CaseSpec, run_id: str, timeout_s: float) -> CaseResult:
         spec_path, result_path, log_path = (os.path.join(tmp, n) for n in ("spec.json", "result.json", "worker.log"))
         with open(spec_path, "w") as f:
             json.dump(spec.to_dict(), f)
-        env = dict(os.environ)
-        # The worker must import this very perfwatch, installed or not.
-        pkg_root = str(Path(__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = pkg_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        env = {**os.environ, **dict(launch.env)}
+        # The worker must import this very perfwatch, installed or not (then the arm's own code).
+        pkg_root = str(Path(__file__).resolve().parents[2])
+        paths = [pkg_root, *launch.pythonpath, *([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])]
+        env["PYTHONPATH"] = os.pathsep.join(paths)
         with open(log_path, "w") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "perfwatch.measure.worker", spec_path, result_path],
+            proc = subprocess.Popen([launch.python or sys.executable, "-m", "perfwatch.measure.worker", spec_path, result_path],
                                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     env=env, start_new_session=True)
             try:
@@ -198,12 +212,11 @@ def run_worker(spec: CaseSpec, run_id: str, timeout_s: float) -> CaseResult:
             how = f"killed by signal {-proc.returncode}" if proc.returncode < 0 else f"exited with code {proc.returncode}"
             return CaseResult(status=STATUS_CRASH, error=f"worker {how} without a result", details={"log_tail": log_tail}, **base)
         with open(result_path) as f:
-            raw = json.load(f)
-    details = raw.get("details") or {}
-    if raw["status"] != STATUS_OK and log_tail.strip():
+            result = WorkerResult.from_dict(json.load(f))
+    details = dict(result.details)
+    if result.status != STATUS_OK and log_tail.strip():
         details["log_tail"] = log_tail
-    return CaseResult(status=raw["status"], error=raw.get("error"), metrics=tuple(Metric.from_dict(m) for m in raw["metrics"]),
-                      details=details, **base)
+    return CaseResult(status=result.status, error=result.error, metrics=result.metrics, details=details, **base)
 
 
 def _kill(proc: subprocess.Popen) -> None:

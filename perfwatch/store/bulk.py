@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.engine import Connection, Engine
 
+from perfwatch.store.db_errors import store_errors
 from perfwatch.store.models import Case, Machine, Measurement, Run, Sample, Series
 from perfwatch.store.writes import _insert, with_retry
 
@@ -67,7 +68,7 @@ def analyze(engine: Engine) -> None:
     """Refresh the planner's statistics after a bulk load: until autovacuum gets to it, Postgres
     believes the tables are nearly empty and picks sequential scans over the indexes."""
     if engine.dialect.name == "postgresql":
-        with engine.connect() as conn:
+        with store_errors("cannot analyze the database"), engine.connect() as conn:
             conn.execute(text("ANALYZE machines, runs, cases, series, measurements, samples"))
             conn.commit()
 

@@ -8,15 +8,15 @@ Postgres: ``postgresql+psycopg://`` (psycopg 3, the ``postgres`` extra); a bare
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, InterfaceError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from perfwatch.domain.config import redact  # noqa: F401  (re-exported)
-from perfwatch.domain.errors import ConfigError, StoreUnavailable
+from perfwatch.domain.errors import ConfigError
+from perfwatch.store.db_errors import store_errors
 
 SQLITE_BUSY_MS = 60_000
 
@@ -81,13 +81,6 @@ def _sqlite_engine(parsed) -> Engine:
 
 def check_connection(engine: Engine) -> None:
     """Fail early and clearly when the database cannot be reached."""
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except (OperationalError, InterfaceError) as exc:
-        raise StoreUnavailable(f"cannot reach the database {redact(str(engine.url.render_as_string(hide_password=True)))}: {_first_line(exc)}") from None
-
-
-def _first_line(exc: Exception) -> str:
-    msg = str(getattr(exc, "orig", None) or exc)
-    return msg.strip().splitlines()[0] if msg.strip() else type(exc).__name__
+    where = redact(str(engine.url.render_as_string(hide_password=True)))
+    with store_errors(f"cannot reach the database {where}"), engine.connect() as conn:
+        conn.execute(text("SELECT 1"))

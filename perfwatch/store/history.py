@@ -7,15 +7,17 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, exists, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from perfwatch.domain.errors import UsageError
-from perfwatch.store.models import Case, Machine, Measurement, Regression, Run, Series
+from perfwatch.store.models import Announcement, Case, Machine, Measurement, Regression, Run, Series
 from perfwatch.store.queries import _iso, _read, as_utc
 from perfwatch.store.writes import _insert, with_retry
 
 STATES = ("open", "acknowledged", "resolved")
+# The channel whose state migration 0002's announced_at columns held; they are still written for it.
+LEGACY_CHANNEL = "slack"
 SERIES_FIELDS = ("suite", "benchmark", "mode", "backend", "metric")
 
 
@@ -156,24 +158,36 @@ def set_state(engine: Engine, regression_id: int, state: str, note: str | None =
         raise UsageError(f"no regression {regression_id}")
 
 
-def mark_announced(engine: Engine, ids: list[int], resolved: bool = False) -> None:
-    column = Regression.resolved_announced_at if resolved else Regression.announced_at
+def mark_announced(engine: Engine, ids: list[int], resolved: bool = False, channel: str = LEGACY_CHANNEL) -> None:
+    """Record that ``channel`` delivered these regressions (or their resolution). Marking twice
+    is a no-op: the first delivery's time stays."""
+    kind = "resolved" if resolved else "raised"
+    legacy = Regression.resolved_announced_at if resolved else Regression.announced_at
 
     def go(conn: Connection) -> None:
-        conn.execute(update(Regression).where(and_(Regression.id.in_(ids), column.is_(None)))
-                     .values({column.key: datetime.now(timezone.utc)}))
+        now = datetime.now(timezone.utc)
+        conn.execute(_insert(conn, Announcement.__table__)
+                     .values([dict(regression_id=i, channel=channel, kind=kind, announced_at=now) for i in ids])
+                     .on_conflict_do_nothing(index_elements=["regression_id", "channel", "kind"]))
+        if channel == LEGACY_CHANNEL:  # `perfwatch regressions` and 0002-era readers show these
+            conn.execute(update(Regression).where(and_(Regression.id.in_(ids), legacy.is_(None)))
+                         .values({legacy.key: now}))
 
     if ids:
         with_retry(engine, go)
 
 
-def unannounced(engine: Engine, resolved: bool = False) -> list[dict[str, Any]]:
-    """Open regressions not yet announced (or, with resolved=True, resolved ones whose
-    resolution was not announced although the regression itself was)."""
+def _announced(channel: str, kind: str):
+    return exists().where(Announcement.regression_id == Regression.id, Announcement.channel == channel,
+                          Announcement.kind == kind)
+
+
+def unannounced(engine: Engine, resolved: bool = False, channel: str = LEGACY_CHANNEL) -> list[dict[str, Any]]:
+    """Open regressions ``channel`` has not announced yet (or, with resolved=True, resolved ones
+    whose resolution it has not announced although it announced the regression itself)."""
     stmt = _regression_query()
     if resolved:
-        stmt = stmt.where(Regression.state == "resolved", Regression.announced_at.is_not(None),
-                          Regression.resolved_announced_at.is_(None))
+        stmt = stmt.where(Regression.state == "resolved", _announced(channel, "raised"), ~_announced(channel, "resolved"))
     else:
-        stmt = stmt.where(Regression.state == "open", Regression.announced_at.is_(None))
+        stmt = stmt.where(Regression.state == "open", ~_announced(channel, "raised"))
     return [_out(r) for r in _read(engine, stmt.order_by(Regression.run_id, Regression.id))]

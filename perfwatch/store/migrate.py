@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError
 
-from perfwatch.domain.errors import StoreError, StoreUnavailable
-
-# Any constant: serializes concurrent `perfwatch run`s migrating one Postgres database.
-_PG_LOCK_KEY = 0x70657266
+from perfwatch.domain.errors import StoreError
+from perfwatch.store.db_errors import store_errors
+from perfwatch.store.locks import db_lock
 
 
 def migrations_dir() -> Path:
@@ -44,32 +41,19 @@ def head_revision() -> str:
 def current_revision(engine: Engine) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
-    try:
-        with engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
-    except (OperationalError, InterfaceError) as exc:
-        raise StoreUnavailable(f"cannot reach the database: {exc.orig if hasattr(exc, 'orig') else exc}") from None
+    with store_errors("cannot reach the database"), engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
 
 
 def upgrade(engine: Engine, revision: str = "head") -> str | None:
     """Bring the schema to ``revision``; safe to call from several processes at once."""
     from alembic import command
 
-    try:
-        with engine.connect().execution_options(perfwatch_write=True) as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_LOCK_KEY})
-            try:
-                command.upgrade(_alembic_config(conn), revision)
-                conn.commit()
-            finally:
-                if conn.dialect.name == "postgresql":
-                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_LOCK_KEY})
-                    conn.commit()
-    except (OperationalError, InterfaceError) as exc:
-        raise StoreUnavailable(f"cannot migrate the database: {getattr(exc, 'orig', exc)}") from None
-    except ProgrammingError as exc:
-        raise StoreError(f"migration failed: {getattr(exc, 'orig', exc)}") from None
+    # Concurrent `perfwatch run`s on a new database: one migrates, the others then find it current.
+    with (db_lock(engine, "migrate"), store_errors("cannot migrate the database", invalid="migration failed"),
+          engine.connect().execution_options(perfwatch_write=True) as conn):
+        command.upgrade(_alembic_config(conn), revision)
+        conn.commit()
     return current_revision(engine)
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    PrimaryKeyConstraint,
     String,
     Text,
     UniqueConstraint,
@@ -139,7 +140,8 @@ class Regression(Base):
     """A detected regression of one series, first seen at ``run_id``.
 
     ``state`` is open, acknowledged or resolved; alerts and the dashboard share it.
-    ``announced_at`` marks the Slack message that announced it (None: not yet sent).
+    ``announced_at``/``resolved_announced_at``: when Slack got it (kept for readers of 0002's
+    schema and still written for Slack); what each channel was sent is in ``announcements``.
     """
 
     __tablename__ = "regressions"
@@ -164,3 +166,36 @@ class Regression(Base):
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     announced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     resolved_announced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Announcement(Base):
+    """A regression (kind ``raised``) or its resolution (``resolved``) delivered on one alert
+    channel; the key makes a second mark a no-op, so each channel announces each thing once."""
+
+    __tablename__ = "announcements"
+    __table_args__ = (PrimaryKeyConstraint("regression_id", "channel", "kind", name="pk_announcements"),)
+
+    regression_id: Mapped[int] = mapped_column(ForeignKey("regressions.id", ondelete="CASCADE"), nullable=False)
+    channel: Mapped[str] = mapped_column(String(32), nullable=False)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    announced_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class GateVerdict(Base):
+    """The gate's verdict on one series in one run (perfwatch.analysis.gate): regression, same,
+    too_noisy, no_baseline, ... with ``detectable``, the smallest change it could have seen."""
+
+    __tablename__ = "verdicts"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    series_id: Mapped[int] = mapped_column(ForeignKey("series.id"), primary_key=True)
+    verdict: Mapped[str] = mapped_column(String(24), nullable=False)
+    before: Mapped[float | None] = mapped_column(Float)
+    after: Mapped[float] = mapped_column(Float, nullable=False)
+    change: Mapped[float | None] = mapped_column(Float)
+    pvalue: Mapped[float | None] = mapped_column(Float)
+    detectable: Mapped[float | None] = mapped_column(Float)
+    noise: Mapped[float | None] = mapped_column(Float)
+    noise_source: Mapped[str | None] = mapped_column(String(16))
+    baseline_runs: Mapped[int] = mapped_column(Integer, nullable=False)
+    note: Mapped[str | None] = mapped_column(Text)

@@ -1,4 +1,5 @@
-"""Reading the store back as plain dicts (CLI, export, detection) — the read side of the store."""
+"""Reading the store back (CLI, export, detection): runs as typed rows (perfwatch.store.rows),
+export records and samples as plain dicts and lists — the read side of the store."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import InterfaceError, OperationalError
 
-from perfwatch.domain.errors import StoreUnavailable, UsageError
+from perfwatch.domain.errors import UsageError
 from perfwatch.domain.vocab import MODES
+from perfwatch.store.db_errors import store_errors
 from perfwatch.store.models import Case, Machine, Measurement, Run, Sample, Series
+from perfwatch.store.rows import RunRow, RunSummary
 
 
 def as_utc(dt: datetime | None) -> datetime | None:
@@ -26,14 +28,12 @@ def _iso(dt: datetime | None) -> str | None:
 
 
 def _read(engine: Engine, stmt) -> list[Any]:
-    try:
-        with engine.connect() as conn:
-            return list(conn.execute(stmt).mappings())
-    except (OperationalError, InterfaceError) as exc:
-        raise StoreUnavailable(f"cannot read the database: {str(getattr(exc, 'orig', exc)).strip().splitlines()[0]}") from None
+    with store_errors(), engine.connect() as conn:
+        return list(conn.execute(stmt).mappings())
 
 
-def list_runs(engine: Engine, limit: int = 20, suite: str | None = None) -> list[dict[str, Any]]:
+def list_runs(engine: Engine, limit: int = 20, suite: str | None = None) -> list[RunRow]:
+    """The newest runs first."""
     stmt = (
         select(Run.id, Run.created_at, Run.suite, Run.backend, Run.size, Run.status, Run.cases_total, Run.cases_failed,
                Run.git_sha, Run.git_branch, Run.torch_version, Machine.hostname)
@@ -43,7 +43,7 @@ def list_runs(engine: Engine, limit: int = 20, suite: str | None = None) -> list
     )
     if suite:
         stmt = stmt.where(Run.suite == suite)
-    return [dict(r, created_at=_iso(r["created_at"])) for r in _read(engine, stmt)]
+    return [RunRow(**dict(r, created_at=_iso(r["created_at"]))) for r in _read(engine, stmt)]
 
 
 def all_run_ids(engine: Engine) -> list[str]:
@@ -66,7 +66,7 @@ def resolve_run(engine: Engine, ref: str) -> str:
     return rows[0]["id"]
 
 
-def run_summary(engine: Engine, run_id: str) -> dict[str, Any]:
+def run_summary(engine: Engine, run_id: str) -> RunSummary:
     cols = [c for c in Run.__table__.c if c.key != "machine_id"]
     rows = _read(engine, select(*cols, Machine.hostname, Machine.fingerprint.label("machine"))
                  .join(Machine, Machine.id == Run.machine_id).where(Run.id == run_id))
@@ -78,7 +78,7 @@ def run_summary(engine: Engine, run_id: str) -> dict[str, Any]:
         d[k] = _iso(d[k])
     d["tags"] = d["tags"] or {}
     d["environment"] = d["environment"] or {}
-    return d
+    return RunSummary(**d)
 
 
 def export_records(engine: Engine, run_ids: list[str]) -> list[dict[str, Any]]:

@@ -7,13 +7,11 @@ so a crash during a push at worst sends a record twice, which the store ignores.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
@@ -21,21 +19,16 @@ from perfwatch.domain.errors import StoreUnavailable
 from perfwatch.domain.results import CaseResult, RunInfo
 from perfwatch.store import writes
 from perfwatch.store.engine import redact
+from perfwatch.store.locks import file_lock
 
 
 def spool_path(spool_dir: Path, url: str) -> Path:
     return spool_dir / (hashlib.sha256(redact(url).encode()).hexdigest()[:16] + ".jsonl")
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(str(path) + ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+def _locked(path: Path):
+    """Appends and pushes of one spool file take turns (a runner may spool while `push` runs)."""
+    return file_lock(str(path) + ".lock")
 
 
 def append(path: Path, record: dict[str, Any]) -> None:

@@ -11,11 +11,11 @@ from typing import Any, Callable, TypeVar
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from perfwatch.domain.errors import StoreError, StoreUnavailable
+from perfwatch.domain.errors import StoreError
 from perfwatch.domain.results import CaseResult, RunInfo
 from perfwatch.domain.series import params_key, series_key
+from perfwatch.store.db_errors import TRANSLATED, first_line, is_transient, translate
 from perfwatch.store.models import Case, Machine, Measurement, Run, Sample, Series
 
 T = TypeVar("T")
@@ -33,27 +33,22 @@ def _insert(conn: Connection, table):
     return dialect.insert(table)
 
 
-def _is_transient(exc: DBAPIError) -> bool:
-    text = str(exc.orig).lower() if exc.orig else str(exc).lower()
-    return "database is locked" in text or "deadlock" in text or "could not serialize" in text
-
-
 def with_retry(engine: Engine, fn: Callable[[Connection], T], attempts: int = 8) -> T:
-    """Run ``fn`` in one write transaction, retrying lock conflicts; unreachable -> StoreUnavailable."""
+    """Run ``fn`` in one write transaction, retrying lock conflicts with backoff; a lock that
+    outlasts the retries -> StoreError, anything else through the store's one error mapping."""
     delay = 0.05
     for attempt in range(attempts):
         try:
             with engine.connect().execution_options(perfwatch_write=True) as conn:
                 with conn.begin():
                     return fn(conn)
-        except (OperationalError, InterfaceError) as exc:
-            if _is_transient(exc) and attempt < attempts - 1:
-                time.sleep(delay)
-                delay = min(delay * 2, 2.0)
-                continue
-            if _is_transient(exc):
-                raise StoreError(f"database stayed locked: {exc.orig}") from None
-            raise StoreUnavailable(f"database unreachable: {str(getattr(exc, 'orig', exc)).strip().splitlines()[0]}") from None
+        except TRANSLATED as exc:
+            if not is_transient(exc):
+                raise translate(exc, unreachable="database unreachable") from None
+            if attempt == attempts - 1:
+                raise StoreError(f"database stayed locked: {first_line(exc)}") from None
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
     raise AssertionError("unreachable")
 
 

@@ -26,6 +26,11 @@ from typing import Any, Callable, Mapping
 
 from perfwatch.domain.vocab import BACKENDS, MODES, SIZES  # noqa: F401  (re-exported for suites)
 
+# CUDA allocators a benchmark may ask for (perfwatch/measure/allocators.py installs them):
+# torch's own caching allocator, cudaMallocManaged, and managed memory advised to live on the
+# GPU and prefetched there.
+ALLOCATORS = ("caching", "managed", "managed_prefetch")
+
 
 @dataclass(frozen=True)
 class Tolerance:
@@ -62,6 +67,8 @@ class BenchContext:
     mode: str = "eager"
     params: Mapping[str, Any] = field(default_factory=dict)
     seed: int = 0
+    # torch.compile keywords for every compile() of the case: the CaseSpec's compile_options
+    # (perfwatch.api), below the keywords of the compile() call itself
     compile_options: Mapping[str, Any] = field(default_factory=dict)
 
     def pick(self, **by_size: Any) -> Any:
@@ -124,9 +131,17 @@ class Benchmark:
     fp64_reference: bool = True  # build a float64 eager copy as the accuracy reference
     amp_on_cuda: bool = True  # bf16 autocast when running on cuda
     uvm_counters: bool = False  # count unified-memory events (CUPTI) in a pass of their own, on cuda
+    # the CUDA allocator (one of ALLOCATORS) the worker installs before the case's first CUDA
+    # allocation; a suite declares it, it never installs one itself
+    allocator: str = "caching"
     # mode -> why this benchmark cannot run under it; such a case is stored as "unsupported"
     # with that reason, without building anything
     unsupported_modes: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.allocator not in ALLOCATORS:
+            raise ValueError(f"benchmark {self.name}: allocator must be one of {', '.join(ALLOCATORS)}, "
+                             f"got {self.allocator!r}")
 
     def unsupported_reason(self, backend: str, mode: str) -> str | None:
         """Why this benchmark cannot run on ``backend`` under ``mode``; None when it can."""

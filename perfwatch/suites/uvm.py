@@ -4,11 +4,11 @@ The same model and step as ``llm``'s ``train`` (float32, no autocast, so every t
 allocator's), run with
   - ``caching``: torch's caching allocator (the baseline);
   - ``managed``: every allocation is cudaMallocManaged memory, through
-    ``torch.cuda.memory.CUDAPluggableAllocator`` (perfwatch/collectors/uvm_alloc.cpp);
+    ``torch.cuda.memory.CUDAPluggableAllocator`` (perfwatch/measure/uvm_alloc.cpp);
   - ``managed_prefetch``: managed memory advised to live on the GPU and prefetched there.
-The allocator is installed at the start of ``build``, before the worker's first CUDA allocation
-(each case is a fresh process). The worker adds a pass counting page faults and migrated bytes
-through CUPTI (``perfwatch[uvm]``). Managed allocators cannot serve CUDA graphs' private pools
+Each benchmark declares its allocator (``Benchmark.allocator``); the worker's build pass installs
+it before the case's first CUDA allocation (each case is a fresh process). ``uvm_counters`` asks
+the worker for a pass counting page faults and migrated bytes through CUPTI (``perfwatch[uvm]``). Managed allocators cannot serve CUDA graphs' private pools
 (reduce-overhead and max-autotune capture CUDA graphs): those two cases are stored as
 ``unsupported``, with that reason, for the managed benchmarks. Managed memory is capped at half
 the GPU's free memory when the case starts.
@@ -20,12 +20,9 @@ from perfwatch.suites.base import BenchContext, Benchmark, Suite, Workload
 
 
 def build(ctx: BenchContext) -> Workload:
-    from perfwatch.collectors.uvm import install_allocator
     from perfwatch.suites.llm import build_train
 
-    if ctx.device.startswith("cuda"):
-        install_allocator(ctx.params.get("allocator", "caching"))  # before any CUDA allocation
-    return build_train(ctx)
+    return build_train(ctx)  # the allocator is in place already: the worker installed it first
 
 
 _NO_GRAPHS = ("it captures CUDA graphs, whose private memory pools a CUDAPluggableAllocator "
@@ -34,8 +31,9 @@ _NO_GRAPHS = ("it captures CUDA graphs, whose private memory pools a CUDAPluggab
 
 def _bench(allocator: str, description: str) -> Benchmark:
     unsupported = {} if allocator == "caching" else {"reduce-overhead": _NO_GRAPHS, "max-autotune": _NO_GRAPHS}
+    # params carry the allocator into the series key; the field is what the worker installs
     return Benchmark(allocator, build, description, params={"allocator": allocator}, backends=("cuda",),
-                     amp_on_cuda=False, uvm_counters=True, unsupported_modes=unsupported)
+                     amp_on_cuda=False, uvm_counters=True, allocator=allocator, unsupported_modes=unsupported)
 
 
 SUITE = Suite(

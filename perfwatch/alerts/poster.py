@@ -1,10 +1,11 @@
-"""Posting a payload to a Slack incoming webhook, with retries (urllib only, no dependency).
+"""POSTing one JSON document to a webhook, with retries (urllib only, no dependency).
 
-Small on purpose: ``notify.py`` takes any object with ``send(payload)``, so another channel is
-another class like this one. Retried: 5xx, timeouts, connection failures, and 429 after its
-Retry-After. Not retried: any other 4xx (a revoked webhook answers 404 ``no_service``).
+Every channel that is "an HTTPS URL that takes JSON" (Slack's incoming webhooks, the generic
+webhook) delivers through ``JsonPoster``; a channel subclasses it only to name itself and to
+explain its service's error codes. Retried: 5xx, timeouts, connection failures, and 429 after
+its Retry-After. Not retried: any other 4xx (a revoked Slack webhook answers 404 ``no_service``).
 
-The webhook URL is a secret (whoever holds it can post to the channel): it lives in one private
+The URL is a secret (whoever holds it can post to the channel): it lives in one private
 attribute and never appears in an error, a log line or a repr.
 """
 
@@ -26,44 +27,39 @@ from perfwatch.domain.errors import AlertError
 log = logging.getLogger("perfwatch.alerts")
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
-_NEW_WEBHOOK = "create a new incoming webhook and set PERFWATCH_SLACK_WEBHOOK (see docs/alerts.md)"
-HINTS = {  # Slack's documented webhook errors -> what to do
-    "no_service": "the webhook was revoked or its Slack app removed: " + _NEW_WEBHOOK,
-    "invalid_token": "the webhook's token is invalid: " + _NEW_WEBHOOK,
-    "channel_not_found": "the webhook's channel no longer exists: " + _NEW_WEBHOOK,
-    "channel_is_archived": "the webhook's channel is archived: unarchive it or " + _NEW_WEBHOOK,
-    "action_prohibited": "a workspace admin restricted posting to the webhook's channel",
-    "posting_to_general_channel_denied": "only admins may post to that channel: " + _NEW_WEBHOOK,
-    "invalid_payload": "Slack could not read this message (a perfwatch bug: please report it)",
-    "too_many_attachments": "Slack refused this message as too large (a perfwatch bug: please report it)",
-}
 
 
 class WebhookRejected(AlertError):
-    """Slack answered a 4xx other than 429: sending the same thing again cannot help."""
+    """The endpoint answered a 4xx other than 429: sending the same thing again cannot help."""
 
-    def __init__(self, message: str, status: int, code: str):
+    def __init__(self, message: str, status: int, code: str, payload_at_fault: bool):
         super().__init__(message)
         self.status = status
         self.code = code
-
-    @property
-    def payload_at_fault(self) -> bool:
-        """400 refuses this one message; 403/404/410 refuse the webhook, so every message."""
-        return self.status == 400
+        # True: this one message was refused (the others may go); False: the webhook itself was.
+        self.payload_at_fault = payload_at_fault
 
 
 class WebhookUnavailable(AlertError):
-    """Every attempt failed (5xx, timeout, network), or Slack asked to wait longer than we will."""
+    """Every attempt failed (5xx, timeout, network), or the endpoint asked to wait longer than we will."""
 
 
-class SlackWebhook:
+class JsonPoster:
+    """Deliver JSON payloads to one webhook URL. Subclasses set the names used in messages."""
+
+    service = "the webhook endpoint"  # who answers: "Slack answered HTTP 404 ..."
+    hook = "JSON webhook"  # what failed: "Slack webhook failed 5 time(s)"
+    setting = "PERFWATCH_WEBHOOK_URL"  # where the URL comes from, named when it is not acceptable
+    hints: dict[str, str] = {}  # the service's error codes (first line of the body) -> what to do
+    refused = "the endpoint refused the message"
+    payload_faults = (400,)  # statuses that refuse one message rather than the webhook
+
     def __init__(self, url: str, timeout: float = 10.0, max_attempts: int = 5, sleep: Callable[[float], Any] = time.sleep,
                  backoff: float = 1.0, max_backoff: float = 30.0, max_retry_after: float = 120.0):
         parts = urlsplit(url or "")
         # Plain http would send the secret in clear: only for a local endpoint (tests, a relay).
         if not parts.hostname or not (parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOOPBACK)):
-            raise AlertError("the Slack webhook (PERFWATCH_SLACK_WEBHOOK) is not an https:// URL")
+            raise AlertError(f"the {self.hook} ({self.setting}) is not an https:// URL")
         self._url = url
         self.host = parts.hostname
         self.timeout = timeout
@@ -74,7 +70,7 @@ class SlackWebhook:
         self.max_retry_after = max_retry_after
 
     def __repr__(self) -> str:
-        return f"SlackWebhook(host={self.host!r})"
+        return f"{type(self).__name__}(host={self.host!r})"
 
     def send(self, payload: dict[str, Any]) -> None:
         """Deliver one message; raise WebhookRejected or WebhookUnavailable if it was not."""
@@ -89,11 +85,11 @@ class SlackWebhook:
                 break
             wait = delay if wait is None else wait
             if wait > self.max_retry_after:
-                raise WebhookUnavailable(f"Slack asks to wait {wait:.0f} s ({problem}); not waiting that long")
-            log.warning("Slack webhook: attempt %d/%d failed (%s); retrying in %.1f s", attempt, self.max_attempts, problem, wait)
+                raise WebhookUnavailable(f"{self.service} asks to wait {wait:.0f} s ({problem}); not waiting that long")
+            log.warning("%s: attempt %d/%d failed (%s); retrying in %.1f s", self.hook, attempt, self.max_attempts, problem, wait)
             self.sleep(wait)
             delay = min(delay * 2, self.max_backoff)
-        raise WebhookUnavailable(f"Slack webhook failed {self.max_attempts} time(s), last: {problem}")
+        raise WebhookUnavailable(f"{self.hook} failed {self.max_attempts} time(s), last: {problem}")
 
     def _attempt(self, body: bytes) -> tuple[float | None, str | None]:
         """(None, None) when delivered; (seconds to wait or None for backoff, problem) to retry."""
@@ -109,8 +105,9 @@ class SlackWebhook:
                 return _retry_after(exc.headers.get("Retry-After")), "HTTP 429 rate limited"
             if exc.code >= 500:
                 return None, f"HTTP {exc.code} {code}".strip()
-            hint = HINTS.get(code, "Slack refused the message")
-            raise WebhookRejected(f"Slack answered HTTP {exc.code} {code}: {hint}".replace(" :", ":"), exc.code, code) from None
+            hint = self.hints.get(code, self.refused)
+            raise WebhookRejected(f"{self.service} answered HTTP {exc.code} {code}: {hint}".replace(" :", ":"), exc.code, code,
+                                  exc.code in self.payload_faults) from None
         except urllib.error.URLError as exc:
             if isinstance(exc.reason, TimeoutError):
                 return None, f"no answer within {self.timeout:g} s"
@@ -122,7 +119,7 @@ class SlackWebhook:
 
 
 def _error_code(exc: urllib.error.HTTPError) -> str:
-    """Slack's error code is the response body (`no_service`); keep it short and printable."""
+    """The body's first line (Slack's error code, `no_service`), short and printable."""
     try:
         text = exc.read(200).decode("utf-8", "replace")
     except (OSError, http.client.HTTPException):
@@ -143,11 +140,3 @@ def _retry_after(value: str | None) -> float | None:
         return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
     except (TypeError, ValueError):
         return None
-
-
-def webhook_from_config(cfg, **kwargs: Any) -> SlackWebhook:
-    """The sender for ``cfg.slack_webhook``; a clear AlertError when none is configured."""
-    if not cfg.slack_webhook:
-        raise AlertError("no Slack webhook configured: export PERFWATCH_SLACK_WEBHOOK=https://hooks.slack.com/services/... "
-                         "(or slack_webhook in perfwatch.toml); see docs/alerts.md")
-    return SlackWebhook(cfg.slack_webhook, **kwargs)

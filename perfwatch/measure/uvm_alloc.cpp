@@ -1,6 +1,6 @@
 // perfwatch's managed-memory allocator for torch.cuda.memory.CUDAPluggableAllocator.
 //
-// Built at first use (perfwatch/collectors/uvm.py: nvcc, or g++ against cudart) into a cache
+// Built at first use (perfwatch/measure/allocators.py: nvcc, or g++ against cudart) into a cache
 // directory and installed before the worker's first CUDA allocation. Every torch allocation
 // becomes cudaMallocManaged memory. Environment, read once:
 //   PERFWATCH_UVM_MODE       "managed" (default) or "managed_prefetch": advise the pages to

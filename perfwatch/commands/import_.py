@@ -1,6 +1,6 @@
-"""asv interoperability commands (see docs/asv.md): `perfwatch import asv RESULTS_DIR` brings asv
-history into the store; `perfwatch export --format asv` (registered by the storage commands) calls
-``export_asv`` here."""
+"""`perfwatch import asv RESULTS_DIR`: bring results recorded by another tool (asv) into the store
+(docs/asv.md). The module's name has a trailing underscore because ``import`` is a keyword; the
+other way, `perfwatch export --format asv`, is the export command's."""
 
 from __future__ import annotations
 
@@ -37,15 +37,4 @@ def cmd_import(args: argparse.Namespace) -> int:
     if s.stale:
         print(f"skipped {s.stale} result(s) of benchmark versions that benchmarks.json no longer describes "
               f"(asv does not show them either)", file=sys.stderr)
-    return EXIT_OK
-
-
-def export_asv(eng, args: argparse.Namespace) -> int:
-    from perfwatch.asvio.to_asv import export_asv as write
-
-    if not args.output_dir:
-        raise UsageError("--format asv writes a directory: give --output-dir DIR")
-    s = write(eng, args.run, args.output_dir)
-    print(f"wrote {s.runs} run(s) as {s.files} asv result file(s), {s.benchmarks} benchmark(s) to {args.output_dir}"
-          + (f"; left out {s.skipped_no_commit} run(s) without a git commit" if s.skipped_no_commit else ""), file=sys.stderr)
     return EXIT_OK

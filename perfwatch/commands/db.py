@@ -1,0 +1,35 @@
+"""`perfwatch db upgrade | current`: database maintenance."""
+
+from __future__ import annotations
+
+import argparse
+
+from perfwatch.commands.common import add_db, config
+from perfwatch.domain.errors import EXIT_OK, UsageError
+
+
+def register(sub) -> None:
+    db = sub.add_parser("db", help="database maintenance")
+    dbsub = db.add_subparsers(dest="db_command", metavar="ACTION")
+    for name, text in (("upgrade", "apply the schema migrations"), ("current", "print the schema revision")):
+        p = dbsub.add_parser(name, help=text)
+        add_db(p)
+    db.set_defaults(handler=cmd_db)
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from perfwatch.store.engine import check_connection, make_engine, redact
+    from perfwatch.store.migrate import current_revision, head_revision, upgrade
+
+    cfg = config(args)
+    eng = make_engine(cfg.resolved_db_url())
+    check_connection(eng)
+    if args.db_command == "upgrade":
+        before = current_revision(eng)
+        after = upgrade(eng)
+        print(f"{redact(cfg.resolved_db_url())}: schema {before or '(empty)'} -> {after}")
+    elif args.db_command == "current":
+        print(f"{current_revision(eng) or '(empty)'} (head: {head_revision()})")
+    else:
+        raise UsageError("perfwatch db: expected an action: upgrade or current")
+    return EXIT_OK

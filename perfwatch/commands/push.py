@@ -1,0 +1,22 @@
+"""`perfwatch push`: write results spooled while the database was unreachable."""
+
+from __future__ import annotations
+
+import argparse
+
+from perfwatch.commands.common import add_db, config, engine, push_spool
+from perfwatch.domain.errors import EXIT_CASES_FAILED, EXIT_OK
+
+
+def register(sub) -> None:
+    push = sub.add_parser("push", help="write results spooled while the database was unreachable")
+    add_db(push)
+    push.set_defaults(handler=cmd_push)
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    cfg = config(args)
+    eng = engine(cfg)
+    sent, left = push_spool(eng, cfg, quiet=True)
+    print(f"pushed {sent} spooled result(s)" + (f"; {left} still pending" if left else "; nothing pending"))
+    return EXIT_OK if not left else EXIT_CASES_FAILED

@@ -1,0 +1,124 @@
+"""The history gate's verdicts (perfwatch.analysis.gate), on synthetic series of known noise.
+
+Pure tests: GateSeries in, verdicts out. The gate over a real store is exercised in
+tests/test_gate_store.py through `perfwatch run --fail-on-regression`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import random
+
+import pytest
+
+from perfwatch.analysis.gate import GateConfig, holm, judge, t_ppf, t_sf
+from perfwatch.store.baselines import GatePoint, GateSeries
+
+T0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def make(i, values, metric="step_time", unit="ms", direction="lower_is_better", rel_ci=0.0005, params="{}",
+         precision_met=True, replicates=None):
+    pts = []
+    for j, v in enumerate(values):
+        reps = tuple(replicates[j]) if replicates else ()
+        pts.append(GatePoint(f"r{j}", T0 + dt.timedelta(days=j), v, v * (1 - rel_ci), v * (1 + rel_ci), 100, "ok",
+                             reps, precision_met if j == len(values) - 1 else True))
+    meta = dict(metric=metric, unit=unit, direction=direction, suite="s", benchmark=f"b{i}", mode="eager",
+                backend="cuda", params_key=params, hostname="h", machine="m")
+    return GateSeries(i, meta, pts[-1], tuple(pts[:-1]))
+
+
+def noisy(rng, k, sigma, last_factor=1.0, base=10.0):
+    vals = [base * math.exp(rng.gauss(0, sigma)) for _ in range(k + 1)]
+    vals[-1] *= last_factor
+    return vals
+
+
+def test_a_five_percent_slowdown_of_a_quiet_series_is_caught_after_five_runs():
+    rng = random.Random(0)
+    caught = sum(judge([make(0, noisy(rng, 5, 0.002, 1.05))])[0].verdict == "regression" for _ in range(50))
+    assert caught >= 48
+
+
+def test_a_two_percent_slowdown_is_caught_once_ten_runs_set_the_noise():
+    rng = random.Random(1)
+    family = lambda f: [make(0, noisy(rng, 10, 0.002, f))] + [make(i, noisy(rng, 10, 0.002)) for i in range(1, 30)]
+    caught = sum(judge(family(1.02))[0].verdict == "regression" for _ in range(40))
+    assert caught >= 36
+
+
+def test_clean_runs_rarely_raise_anything_across_the_whole_family():
+    # 300 clean runs of 40 series each: with alpha 1% family-wise, a handful of false runs at most
+    rng = random.Random(2)
+    false_runs = 0
+    for _ in range(300):
+        verdicts = judge([make(i, noisy(rng, rng.choice((3, 5, 10)), rng.choice((0.002, 0.01, 0.03))))
+                          for i in range(40)])
+        false_runs += any(v.verdict == "regression" for v in verdicts)
+    assert false_runs <= 9  # 3% (the bound is 1%; slack for the simulation's own noise)
+
+
+def test_every_judged_series_states_what_it_could_have_seen():
+    rng = random.Random(3)
+    quiet, loud = judge([make(0, noisy(rng, 10, 0.001)), make(1, noisy(rng, 10, 0.02))])
+    assert quiet.verdict == loud.verdict == "same"
+    assert quiet.detectable == pytest.approx(0.01)  # the floor
+    assert loud.detectable > 5 * quiet.detectable
+    assert loud.noise_source == "runs" and loud.baseline_runs == 10
+
+
+def test_a_series_too_noisy_to_judge_says_so():
+    rng = random.Random(4)
+    (v,) = judge([make(0, noisy(rng, 4, 0.2))])
+    assert v.verdict == "too_noisy" and v.detectable > 0.25
+
+
+def test_too_short_a_history_is_no_baseline_and_a_changed_setting_is_not_a_regression():
+    short, changed = judge([make(0, [10, 10.1, 30]), make(1, [30.0])], siblings={1: ['{"_threads":2}']})
+    assert short.verdict == "no_baseline"
+    assert changed.verdict == "settings_changed" and "_threads" in changed.note
+
+
+def test_noisy_counts_are_measurements_and_exact_counters_exact():
+    rng = random.Random(5)
+    # page faults scatter 3% run to run: a clean run passes, x1.3 is caught
+    faults = [40000 * math.exp(rng.gauss(0, 0.03)) for _ in range(8)]
+    clean, planted = judge([make(0, faults, metric="uvm_gpu_page_faults", unit="count"),
+                            make(1, faults[:-1] + [faults[-1] * 1.3], metric="uvm_gpu_page_faults", unit="count")])
+    assert clean.verdict == "same" and clean.noise_source != "exact"
+    assert planted.verdict == "regression"
+    breaks = judge([make(0, [0, 0, 0, 1], metric="graph_breaks", unit="count")])[0]
+    assert breaks.verdict == "regression" and breaks.noise_source == "exact"
+    acc = judge([make(0, [1, 1, 0], metric="accuracy_pass", unit="bool", direction="higher_is_better")])[0]
+    assert acc.verdict == "regression"
+
+
+def test_a_case_that_missed_its_precision_cannot_raise_a_timing_regression():
+    rng = random.Random(6)
+    (v,) = judge([make(0, noisy(rng, 8, 0.002, 1.5), precision_met=False)])
+    assert v.verdict == "imprecise" and v.change > 0.3
+
+
+def test_higher_is_better_worsens_downwards():
+    rng = random.Random(7)
+    down, up = judge([make(0, noisy(rng, 8, 0.002, 0.9), metric="throughput_x", direction="higher_is_better"),
+                      make(1, noisy(rng, 8, 0.002, 1.1), metric="throughput_x", direction="higher_is_better")])
+    assert down.verdict == "regression" and up.verdict == "improvement"
+
+
+def test_process_scatter_inside_runs_counts_as_noise():
+    # run medians agree by chance, but each run's processes scatter 5%: that is the real noise
+    rng = random.Random(8)
+    reps = [[10 * math.exp(rng.gauss(0, 0.05)) for _ in range(5)] for _ in range(6)]
+    (v,) = judge([make(0, [10, 10.001, 9.999, 10, 10.002, 10.3], replicates=reps)])
+    assert v.noise_source == "processes" and v.verdict != "regression"
+
+
+def test_holm_and_t_distribution():
+    assert holm([0.001, 0.03, 0.04], 0.05) == [True, False, False]
+    assert holm([0.001, 0.02, 0.024], 0.05) == [True, True, True]
+    assert t_ppf(0.975, 4) == pytest.approx(2.776, abs=1e-3)
+    assert t_ppf(0.975, math.inf) == pytest.approx(1.96, abs=1e-3)
+    assert t_sf(2.776, 4) == pytest.approx(0.025, abs=1e-4)
