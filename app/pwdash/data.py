@@ -102,6 +102,11 @@ def run_cases(url: str, run_id: str) -> pd.DataFrame:
 
 
 @cached
+def run_verdicts(url: str, run_id: str) -> pd.DataFrame:
+    return frames.run_verdicts(engine(url), run_id)
+
+
+@cached
 def run_metrics(url: str, run_id: str, metrics: tuple[str, ...]) -> pd.DataFrame:
     return frames.run_metrics(engine(url), run_id, metrics)
 

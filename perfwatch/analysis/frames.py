@@ -173,6 +173,24 @@ def run_cases(engine, run_id: str) -> pd.DataFrame:
     return _with_reproduce(df)
 
 
+VERDICT_ORDER = {"regression": 0, "too_noisy": 1, "imprecise": 2, "settings_changed": 3, "improvement": 4,
+                 "same": 5, "no_baseline": 6}
+
+
+def run_verdicts(engine, run_id: str) -> pd.DataFrame:
+    """The gate's verdict on every series of a run, with the smallest change it could have seen
+    (``detectable``), regressions and unjudgeable series first."""
+    from perfwatch.store import verdicts
+
+    cols = ["benchmark", "mode", "metric", "verdict", "change", "detectable", "noise", "noise_source", "baseline_runs",
+            "before", "after", "unit", "note"]
+    df = pd.DataFrame(verdicts.for_run(engine, run_id))
+    if df.empty:
+        return pd.DataFrame(columns=cols)
+    df["order"] = df["verdict"].map(VERDICT_ORDER).fillna(9)
+    return df.sort_values(["order", "benchmark", "mode", "metric"])[cols].reset_index(drop=True)
+
+
 def run_metrics(engine, run_id: str, metrics: Iterable[str]) -> pd.DataFrame:
     """Some metrics of every case of a run, one row per case and metric."""
     df = _frame(reads.run_figures(engine, [run_id], metrics))

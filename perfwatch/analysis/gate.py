@@ -73,6 +73,17 @@ class GateConfig:
     min_history: int = 3  # fewer earlier runs: no baseline to judge against
     max_detectable: float = 0.25  # a series that could not see a change this large is too noisy
 
+    def __post_init__(self) -> None:
+        checks = (("alpha", 0 < self.alpha < 1, "a probability in (0, 1)"),
+                  ("min_effect", 0 <= self.min_effect < 1, "a fraction in [0, 1)"),
+                  ("baseline", isinstance(self.baseline, int) and self.baseline >= self.min_history,
+                   f"a whole number of runs >= {self.min_history}"),
+                  ("max_detectable", 0 < self.max_detectable, "a positive fraction"))
+        for name, ok, what in checks:
+            # NaN fails every comparison, so it lands here too
+            if not ok:
+                raise ValueError(f"gate {name} must be {what}, got {getattr(self, name)!r}")
+
 
 @dataclass(frozen=True)
 class Verdict:

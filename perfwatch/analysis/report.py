@@ -8,6 +8,7 @@ from typing import Any
 from perfwatch.domain import metrics as catalogue
 from perfwatch.store import history as hist
 from perfwatch.store import queries
+from perfwatch.store import verdicts as stored_verdicts
 
 # Timings set against the baseline (the catalogue's vs_baseline figures): step time, and on CUDA the eager
 # or default-mode step's graph replay (the GPU's share of a launch-bound step, steady where step time is not).
@@ -43,10 +44,17 @@ def build_report(engine, run_id: str, baseline: str | None = None) -> dict[str, 
             c[f"{metric}_change"] = d["change"] if d else None
             c[f"{metric}_verdict"] = d["verdict"] if d else None
     regressions = hist.list_regressions(engine, run_id=run_id)
+    # what the gate judged, and the smallest change it could have seen per case (docs/verdict.md)
+    judged = stored_verdicts.for_run(engine, run_id)
+    for v in judged:
+        c = cases.get((v["benchmark"], v["mode"]))
+        if c is not None and v["metric"] in REPORTED:
+            c[f"{v['metric']}_gate"] = v["verdict"]
+            c[f"{v['metric']}_detectable"] = v["detectable"]
     env = run.pop("environment")
     run["gpu"] = ", ".join(g.get("name", "") for g in env.get("gpus") or []) or None
     return {"run": run, "baseline": baseline, "cases": list(cases.values()), "regressions": regressions,
-            "failed": [c for c in cases.values() if c["status"] != "ok"]}
+            "verdicts": judged, "failed": [c for c in cases.values() if c["status"] != "ok"]}
 
 
 def _pct(x: float | None) -> str:
@@ -75,7 +83,7 @@ def to_markdown(rep: dict[str, Any]) -> str:
                          f"{g['after']:.4g} {g['unit']} | {_pct(g['change'])} | {(1 - g['pvalue']) * 100:.2f}% |")
         lines.append("")
     graph = any("graph_time" in c["metrics"] for c in rep["cases"])
-    head = ["benchmark", "mode", "status", "step ms", "vs baseline"] + (["graph ms", "vs baseline"] if graph else []) \
+    head = ["benchmark", "mode", "status", "step ms", "vs baseline", "detectable"] + (["graph ms", "vs baseline"] if graph else []) \
         + ["vs eager", "compile s", "breaks", "recompiles"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for c in rep["cases"]:
@@ -87,12 +95,19 @@ def to_markdown(rep: dict[str, Any]) -> str:
         def delta(metric):
             return f"{_pct(c.get(metric + '_change'))} {icon.get(c.get(metric + '_verdict') or '', '')}".rstrip()
 
-        cells = [c["benchmark"], c["mode"], c["status"], f("step_time"), delta("step_time")]
+        det = c.get("step_time_detectable")
+        gate = c.get("step_time_gate")
+        cells = [c["benchmark"], c["mode"], c["status"], f("step_time"), delta("step_time"),
+                 (f"{det * 100:.1f}%" if det is not None and gate != "too_noisy" else
+                  "too noisy" if gate == "too_noisy" else (gate or "-").replace("_", " "))]
         if graph:
             cells += [f("graph_time"), delta("graph_time")]
         cells += [f("speedup_vs_eager", "{:.2f}x"), f("compile_time", "{:.1f}"), f("graph_breaks", "{:.0f}"),
                   f("recompilations", "{:.0f}")]
         lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("*detectable*: the smallest step-time slowdown the history gate would have flagged in this run "
+                 "(its noise, its history, all series of the run at once).")
     for c in rep["failed"]:
         lines.append(f"\n- `{c['benchmark']}` [{c['mode']}] **{c['status']}**: {(c['error'] or '').splitlines()[0] if c['error'] else ''}")
     return "\n".join(lines) + "\n"

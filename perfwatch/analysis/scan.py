@@ -1,6 +1,6 @@
-"""Detection over the store: find change points in stored histories, keep the regressions,
-and judge a new run (the CI gate). The detector itself (perfwatch.detect) stays pure; this
-module feeds it histories and writes what it finds."""
+"""Detection over the store: find change points in stored histories and keep the regressions
+(main-branch monitoring). The detector itself (perfwatch.detect) stays pure; this module feeds it
+histories and writes what it finds. The verdict on one new run is perfwatch.analysis.gate."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from perfwatch.detect import REGRESSION, ChangePoint, DetectConfig, Point, detect, detect_online, online_step
+from perfwatch.detect import REGRESSION, ChangePoint, DetectConfig, Point, detect, detect_online
 from perfwatch.domain import metrics as catalogue
 from perfwatch.store import history as hist
-from perfwatch.store import queries
 
 
 @dataclass(frozen=True)
@@ -58,13 +57,19 @@ def scan(engine, filters: Filters, config: DetectConfig = DetectConfig(), online
             continue
         fn = detect_online if online else detect
         for cp in fn(_points(h), h.meta["direction"], config, _is_integer(h)):
-            found.append(finding(h, cp))
+            near = [p.run_id for p in h.points[max(0, cp.index - 2): cp.index + 3]]
+            found.append({**finding(h, cp), "near_run_ids": near})
     if store:
         record_regressions(engine, found)
     return found
 
 
 def record_regressions(engine, found: list[dict[str, Any]]) -> list[int]:
+    """Store the regressions among ``found``. A change point within two runs of a regression
+    already stored for its series (the gate's single-run verdict, typically) is that regression,
+    confirmed, not a second one."""
+    known = hist.regression_runs(engine, {f["series_id"] for f in found if f["direction"] == REGRESSION})
+    found = [f for f in found if not (known.get(f["series_id"], set()) & set(f.get("near_run_ids") or [f["run_id"]]))]
     rows = [
         {"series_id": f["series_id"], "run_id": f["run_id"], "ts": datetime.fromisoformat(f["ts"]),
          "raised_run_id": f.get("raised_run_id"), "before": f["before"], "after": f["after"],
@@ -72,74 +77,3 @@ def record_regressions(engine, found: list[dict[str, Any]]) -> list[int]:
         for f in found if f["direction"] == REGRESSION
     ]
     return hist.record(engine, rows)
-
-
-# --- the gate: did this run regress? -------------------------------------------------------
-
-@dataclass(frozen=True)
-class GateConfig:
-    """Thresholds of the gate for histories too short for the online detector.
-
-    min_effect  relative change that counts (0.10 = 10% slower), measured from the worst of the
-                baseline runs' medians: with few runs the run-to-run spread is unknown, and
-                within-run samples alone make any two runs look "significantly" different.
-    max_pvalue  Mann-Whitney p-value of this run's samples against the baseline runs'.
-    baseline    how many earlier runs make the baseline.
-    """
-
-    min_effect: float = 0.10
-    max_pvalue: float = 0.001
-    baseline: int = 5
-
-
-def _short_history_check(engine, h: hist.History, gc: GateConfig) -> dict[str, Any] | None:
-    from perfwatch.detect.model import classify, relative_change
-    from perfwatch.domain.sampling import mann_whitney_u, quantile
-
-    new, base = h.points[-1], h.points[-1 - gc.baseline:-1]
-    if not base:
-        return None
-    direction = h.meta["direction"]
-    before = quantile(sorted(p.value for p in base), 0.5)
-    if catalogue.is_exact(h.meta["metric"], h.meta["unit"]):
-        if new.value == before:
-            return None
-        pvalue = 0.0
-    else:
-        worst = max(p.value for p in base) if direction == "lower_is_better" else min(p.value for p in base)
-        if abs(relative_change(worst, new.value)) < gc.min_effect or classify(worst, new.value, direction) != "regression":
-            return None
-        a = queries.series_samples(engine, h.series_id, [new.run_id])
-        b = queries.series_samples(engine, h.series_id, [p.run_id for p in base])
-        if not a or not b:
-            return None  # no samples (compile time, memory): leave these to the detector's history
-        pvalue = mann_whitney_u(a, b)
-        if pvalue > gc.max_pvalue:
-            return None
-    cp = ChangePoint(index=len(h.points) - 1, ts=new.created_at, before=before, after=new.value,
-                     change=relative_change(before, new.value), pvalue=pvalue,
-                     direction=classify(before, new.value, direction), raised_at=new.created_at)
-    return finding(h, cp)
-
-
-def gate(engine, run_id: str, config: DetectConfig = DetectConfig(), gc: GateConfig = GateConfig(),
-         store: bool = True) -> list[dict[str, Any]]:
-    """Regressions raised by run ``run_id``: the online detector where the history is long
-    enough (config.min_history runs), a sample test against the previous runs otherwise."""
-    series = hist.find_series(engine, run_id=run_id)
-    raised: list[dict[str, Any]] = []
-    for h in hist.histories(engine, series):
-        idx = next((i for i, p in enumerate(h.points) if p.run_id == run_id), None)
-        if idx is None:
-            continue
-        h = hist.History(h.series_id, h.meta, h.points[: idx + 1])
-        if len(h.points) >= max(config.min_history, 2) + config.confirm:
-            cp = online_step(_points(h), h.meta["direction"], config, _is_integer(h))
-            f = finding(h, cp) if cp else None
-        else:
-            f = _short_history_check(engine, h, gc)
-        if f and f["direction"] == REGRESSION:
-            raised.append(f)
-    if store:
-        record_regressions(engine, raised)
-    return raised

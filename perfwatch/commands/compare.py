@@ -40,6 +40,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(render(["benchmark", "mode", "metric", "A", "B", "change", "p-value", "verdict"],
                  [[r["benchmark"], r["mode"], r["metric"], f"{r['a']:.4g}", f"{r['b']:.4g}", fmt_change(r["change"]),
-                   "-" if r["pvalue"] is None else f"{r['pvalue']:.2g}", r["verdict"]] for r in rows],
+                   f"{r['pvalue']:.2g}" if r["pvalue"] is not None else r["test"], r["verdict"]] for r in rows],
                  right=(3, 4, 5, 6)))
+    if any(r["test"] == "untested" for r in rows):
+        print("untested: one process per run is too thin a replication for a p-value (the samples of one process "
+              "share its offset); time with --processes N, or decide in one job with `perfwatch ab`")
     return EXIT_OK

@@ -8,7 +8,8 @@ import os
 import sys
 
 from perfwatch.commands.common import add_db, config, engine, push_spool
-from perfwatch.domain.errors import EXIT_CASES_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_REGRESSION, UsageError
+from perfwatch.domain.errors import (EXIT_CASES_FAILED, EXIT_GATE_UNAVAILABLE, EXIT_INTERRUPTED, EXIT_OK,
+                                     EXIT_REGRESSION, UsageError)
 from perfwatch.domain.vocab import MODES
 
 
@@ -42,13 +43,31 @@ def register(sub) -> None:
     run.add_argument("--profile-dir", default=None, help="trace log dir (default: <perfwatch home>/traces)")
     run.add_argument("--fail-on-regression", action="store_true",
                      help="exit 1 when this run regressed against the stored history (a CI gate)")
-    run.add_argument("--no-detect", action="store_true", help="do not look for regressions after the run")
+    run.add_argument("--no-detect", action="store_true", help="do not judge the run against its history")
+    run.add_argument("--alpha", type=float, default=None, metavar="P",
+                     help="gate: chance that a clean run raises any false alarm at all (default 0.01)")
+    run.add_argument("--min-effect", type=float, default=None, metavar="F",
+                     help="gate: smallest relative change ever flagged (default 0.01 = 1%%)")
+    run.add_argument("--baseline-runs", type=int, default=None, metavar="N",
+                     help="gate: earlier runs the baseline is made of (default 20; at least 3 judge)")
     run.add_argument("--notify", action="store_true",
                      help="post regressions not yet announced to every configured alert channel "
                           "($PERFWATCH_SLACK_WEBHOOK, $PERFWATCH_WEBHOOK_URL)")
     run.add_argument("--announce-resolved", action="store_true", help="with --notify: also announce resolved regressions")
     add_db(run)
     run.set_defaults(handler=cmd_run)
+
+
+def gate_config(args: argparse.Namespace):
+    """The gate's settings from the flags, checked before anything runs (exit 2 on nonsense)."""
+    from perfwatch.analysis.gate import GateConfig
+
+    values = {k: v for k, v in (("alpha", args.alpha), ("min_effect", args.min_effect),
+                                ("baseline", args.baseline_runs)) if v is not None}
+    try:
+        return GateConfig(**values)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def parse_tags(items: list[str]) -> dict[str, str]:
@@ -88,6 +107,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         profile_dir=profile_dir(args),
     )
     # Everything checked before the first case: suite, benchmarks, modes, backend, database.
+    gate_cfg = gate_config(args)
     plan = runner.plan(req, cfg)
     targets = None
     if args.notify:  # no channel configured is a configuration error: fail before anything runs
@@ -106,18 +126,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     outcome = runner.execute(plan, run, sink, cfg.timeout_s, on_start=progress.start, on_end=progress.end,
                              processes=cfg.processes, interleave=cfg.interleave, on_repeat=progress.repeat)
 
-    regressions = []
+    verdicts = []
     if not args.no_detect and not outcome.spooled:
-        from perfwatch.analysis.scan import gate
+        from perfwatch.analysis.gate import run_gate
 
-        regressions = gate(eng, run.run_id)
+        verdicts = run_gate(eng, run.run_id, gate_cfg)
+    regressions = [v for v in verdicts if v.flagged]
 
     if args.json:
         doc = {"run": {k: v for k, v in run.to_dict().items() if k != "environment"},
                "cases": [{**{k: v for k, v in c.to_dict().items() if k != "metrics"},
                           "metrics": [{k: v for k, v in m.to_dict().items() if k != "samples"} for m in c.metrics]}
                          for c in outcome.cases],
-               "regressions": regressions, "spooled": outcome.spooled, "interrupted": outcome.interrupted}
+               "regressions": [v.to_dict() for v in regressions], "verdicts": [v.to_dict() for v in verdicts],
+               "gate": {"alpha": gate_cfg.alpha, "min_effect": gate_cfg.min_effect, "baseline_runs": gate_cfg.baseline},
+               "spooled": outcome.spooled, "interrupted": outcome.interrupted}
         json.dump(doc, sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
     else:
@@ -128,9 +151,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         ok = len(outcome.cases) - len(outcome.failed) - n_unsupported
         print(f"run {run.run_id}: {ok}/{len(outcome.cases)} case(s) ok"
               + (f", {n_unsupported} unsupported" if n_unsupported else ""))
-        for g in regressions:
-            print(f"  REGRESSION {g['benchmark']} [{g['mode']}] {g['metric']}: {g['before']:.4g} -> {g['after']:.4g} "
-                  f"{g['unit']} ({g['change'] * 100:+.1f}%, confidence {g['confidence'] * 100:.2f}%)")
+        if verdicts:
+            from perfwatch.cli.gate_lines import verdict_lines
+
+            for line in verdict_lines(verdicts, gate_cfg):
+                print(line)
     if req.profile_dir:
         print(f"profiler traces: {req.profile_dir}/{run.run_id} (tensorboard --logdir {req.profile_dir})", file=sys.stderr)
     if outcome.spooled:
@@ -145,6 +170,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"perfwatch: alert not sent: {err}", file=sys.stderr)
     if outcome.interrupted:
         return EXIT_INTERRUPTED
+    if args.fail_on_regression and outcome.spooled:
+        # the results are not in the database: the gate could not judge, and a pass is not earned
+        print("perfwatch: the gate could not run (results spooled, database unreachable)", file=sys.stderr)
+        return EXIT_GATE_UNAVAILABLE
     if args.fail_on_regression and regressions:
         return EXIT_REGRESSION  # the gate's answer wins over failed cases: it is what CI asked
     return EXIT_CASES_FAILED if outcome.failed else EXIT_OK

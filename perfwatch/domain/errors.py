@@ -12,6 +12,7 @@ EXIT_REGRESSION = 1  # --fail-on-regression and a regression was found
 EXIT_USAGE = 2  # bad usage or configuration: nothing run, nothing written
 EXIT_CASES_FAILED = 3  # some cases failed; their status is stored
 EXIT_ALERT = 4  # an alert could not be sent; it stays pending for the next `perfwatch notify`
+EXIT_GATE_UNAVAILABLE = 5  # --fail-on-regression, but results were spooled: the gate could not judge
 EXIT_INTERRUPTED = 130
 
 

@@ -108,6 +108,17 @@ def record(engine: Engine, found: Iterable[dict[str, Any]]) -> list[int]:
     return with_retry(engine, go)
 
 
+def regression_runs(engine: Engine, series_ids: Iterable[int]) -> dict[int, set[str]]:
+    """The runs at which each series already has a stored regression."""
+    ids = list(series_ids)
+    out: dict[int, set[str]] = {}
+    if not ids:
+        return out
+    for r in _read(engine, select(Regression.series_id, Regression.run_id).where(Regression.series_id.in_(ids))):
+        out.setdefault(r["series_id"], set()).add(r["run_id"])
+    return out
+
+
 def _regression_query():
     return (select(Regression.id, Regression.state, Regression.note, Regression.ts, Regression.detected_at,
                    Regression.before, Regression.after, Regression.change, Regression.pvalue, Regression.run_id,

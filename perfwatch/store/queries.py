@@ -134,3 +134,17 @@ def run_samples(engine: Engine, run_id: str) -> dict[tuple[str, str, str, str], 
     stmt = (select(Case.benchmark, Case.mode, Case.params_key, Sample.metric, Sample.values)
             .join(Sample, Sample.case_id == Case.id).where(Case.run_id == run_id))
     return {(r["benchmark"], r["mode"], r["params_key"], r["metric"]): list(r["values"] or []) for r in _read(engine, stmt)}
+
+
+def run_replicates(engine: Engine, run_id: str) -> dict[tuple[str, str, str, str], list[float]]:
+    """Per case and timing metric of a run, its fresh processes' medians (``--processes``): the
+    replication a between-run test needs. Cases timed in one process have none."""
+    out: dict[tuple[str, str, str, str], list[float]] = {}
+    stmt = select(Case.benchmark, Case.mode, Case.params_key, Case.details).where(Case.run_id == run_id)
+    for r in _read(engine, stmt):
+        medians = ((r["details"] or {}).get("timing") or {}).get("process_medians_ms") or []
+        medians = [float(x) for x in medians if x and x > 0]
+        if len(medians) >= 2:
+            out[(r["benchmark"], r["mode"], r["params_key"], "step_time")] = medians
+            out[(r["benchmark"], r["mode"], r["params_key"], "throughput")] = [1.0 / x for x in medians]
+    return out

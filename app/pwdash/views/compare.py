@@ -63,8 +63,9 @@ def render(url: str) -> None:
         "a": st.column_config.NumberColumn("A", format="%.4g"),
         "b": st.column_config.NumberColumn("B", format="%.4g"),
         "change": st.column_config.NumberColumn("change", format="%+.1f%%", help="(B - A) / |A|"),
-        "pvalue": st.column_config.NumberColumn("p", format="%.2g", help="Mann-Whitney U on the raw samples when both "
-                                                "runs kept them (counters compare exactly; other figures need a 5% change)"),
+        "pvalue": st.column_config.NumberColumn("p", format="%.2g", help="Welch's t-test on the process medians when both "
+                                                "runs timed the case in several processes (--processes); counters compare "
+                                                "exactly; otherwise untested: one process is too thin a replication"),
     })
 
 

@@ -61,3 +61,21 @@ def _run_cases(url: str, run_id: str) -> None:
                f"{info['created_at']:%Y-%m-%d %H:%M} UTC, commit {(info['git_sha'] or '')[:10]}, torch {info['torch_version']}")
     cases = data.run_cases(url, run_id)
     st.dataframe(cases[["benchmark", "mode", "status", "error", "duration_s", "reproduce"]], hide_index=True)
+    _verdicts(url, run_id)
+
+
+def _verdicts(url: str, run_id: str) -> None:
+    """What the history gate judged in this run, and what it could not have seen."""
+    verdicts = data.run_verdicts(url, run_id)
+    if verdicts.empty:
+        return
+    st.subheader("What the gate could see")
+    st.caption("Each series against its own earlier runs; false alarms bounded for the whole run. *detectable*: the "
+               "smallest worsening the gate would have flagged here; *too noisy* series could not be judged.")
+    st.dataframe(verdicts, hide_index=True, column_config={
+        "change": st.column_config.NumberColumn("change", format="percent"),
+        "detectable": st.column_config.NumberColumn("detectable", format="percent"),
+        "noise": st.column_config.NumberColumn("noise (1 run)", format="percent"),
+        "before": st.column_config.NumberColumn("baseline", format="%.4g"),
+        "after": st.column_config.NumberColumn("this run", format="%.4g"),
+    })
