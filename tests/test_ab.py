@@ -114,6 +114,12 @@ def test_an_undecided_case_at_the_end_of_the_budget_is_unknown_with_the_slowdown
     assert "not ruled out" in d.reason
 
 
+def test_two_wildly_different_rounds_give_an_unbounded_interval_not_an_error():
+    # df = 1 at a 99.95% level: the t quantile is in the thousands, exp() of it overflows a float
+    d = decision.decide([_case(1.0), _case(1.0)], [_case(0.5), _case(3.0)], decision.Settings(min_rounds=2), True)
+    assert d.verdict == decision.UNKNOWN and d.ci_high == math.inf and d.missed == math.inf
+
+
 def test_no_verdict_before_min_rounds():
     base, head = [_case(1.0), _case(1.0)], [_case(2.0), _case(2.01)]
     assert decision.decide(base, head, decision.Settings(min_rounds=3), exhausted=False).verdict == decision.RUNNING
@@ -175,6 +181,13 @@ def test_interleave_runs_pairs_in_abba_order_and_stops_decided_cases():
     assert all(not timing_only and accuracy for _, _, timing_only, accuracy, _ in calls[:4])  # round 1 in full
     assert all(timing_only and not accuracy for _, _, timing_only, accuracy, _ in calls[4:])
     assert {(run, cache) for run, _, _, _, cache in calls} == {("B", "/c/base"), ("H", "/c/head")}
+
+
+def test_later_rounds_keep_the_graph_pass_where_both_arms_had_graph_time():
+    with_graph = CaseResult("c", "r", SPEC, STATUS_OK, (Metric("graph_time", 0.5, "ms"),))
+    spec = measure.later_spec(SPEC, with_graph, with_graph)
+    assert not spec.timing_only and not spec.accuracy and spec.profile_dir is None
+    assert measure.later_spec(SPEC, with_graph, _case(1.0)).timing_only
 
 
 def test_interleave_stops_at_the_time_budget_with_whole_pairs():

@@ -154,6 +154,11 @@ class Decision:
             "checks": list(self.checks)}
 
 
+def _exp(x: float) -> float:
+    """exp, saturating: an interval from two noisy rounds may reach ratios beyond a float."""
+    return math.exp(x) if x < 700 else math.inf
+
+
 def _first_line(text: str | None) -> str:
     return text.splitlines()[0] if text else ""
 
@@ -185,8 +190,7 @@ def decide(base: Sequence[CaseResult], head: Sequence[CaseResult], settings: Set
             return Decision(SLOWER, n, **figures, reason="exact counters regressed")
         return Decision(UNKNOWN if exhausted else RUNNING, n, **figures, reason="fewer than two rounds")
     iv = interval(ds, settings.level)
-    figures.update(ci_low=math.exp(iv.low), ci_high=math.exp(iv.high), pvalue=iv.pvalue,
-                   detectable=math.exp(iv.half_width) - 1)
+    figures.update(ci_low=_exp(iv.low), ci_high=_exp(iv.high), pvalue=iv.pvalue, detectable=_exp(iv.half_width) - 1)
     m = settings.margin
     if checks:
         return Decision(SLOWER, n, **figures, reason="exact counters regressed")
@@ -198,6 +202,7 @@ def decide(base: Sequence[CaseResult], head: Sequence[CaseResult], settings: Set
         if -m < iv.low and iv.high < m:
             return Decision(SAME, n, **figures, reason=f"any change within ±{settings.min_effect * 100:g}%")
     if exhausted:
-        return Decision(UNKNOWN, n, **figures, missed=math.exp(iv.high) - 1,
-                        reason=f"budget spent; a slowdown up to {(math.exp(iv.high) - 1) * 100:.2f}% not ruled out")
+        missed = _exp(iv.high) - 1
+        return Decision(UNKNOWN, n, **figures, missed=missed,
+                        reason=f"budget spent; a slowdown up to {missed * 100:.2f}% not ruled out")
     return Decision(RUNNING, n, **figures)

@@ -200,7 +200,7 @@ def timing_metrics(result: TimingResult, items_per_step: float, item_unit: str) 
     s = summarize(result.samples_ms)
     ci_low, ci_high = s.ci_low, s.ci_high
     if result.rel_ci is not None:  # neighbouring samples are alike: the block CI is the honest one when wider
-        ci_low, ci_high = min(ci_low, s.median * (1 - result.rel_ci)), max(ci_high, s.median * (1 + result.rel_ci))
+        ci_low, ci_high = max(0.0, min(ci_low, s.median * (1 - result.rel_ci))), max(ci_high, s.median * (1 + result.rel_ci))
     out = [
         Metric("step_time", s.median, "ms", LOWER, spread=s.iqr, ci_low=ci_low, ci_high=ci_high, n=s.n,
                samples=result.samples_ms),
@@ -238,7 +238,11 @@ class TimingCollector(Collector):
         self._metrics = timing_metrics(timing, ctx.workload.items_per_step, ctx.workload.item_unit)
         details = {"method": timing.method, "inner_loops": timing.inner, "warmup_calls": timing.warmup_calls,
                    "warmup_s": round(timing.warmup_s, 3), "timed_s": round(timing.timed_s, 3),
-                   "precision": round(timing.rel_ci, 5) if timing.rel_ci is not None else None}
+                   "precision": round(timing.rel_ci, 5) if timing.rel_ci is not None else None,
+                   # the target and whether it was met: a case that missed it cannot raise a
+                   # confident timing regression (perfwatch.analysis.gate)
+                   "precision_target": spec.precision,
+                   "precision_met": timing.rel_ci is not None and timing.rel_ci <= spec.precision}
         ctx.step_ms = next(m.value for m in self._metrics if m.name == "step_time")
         if timing.host_ms is not None and ctx.step_ms > 0:
             # Host time to issue a step over the step time: near 1 means launch-bound.

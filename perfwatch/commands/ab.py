@@ -9,7 +9,7 @@ import uuid
 from dataclasses import replace
 from datetime import datetime, timezone
 
-from perfwatch.commands.common import add_db, config, engine, print_json, push_spool
+from perfwatch.commands.common import add_db, config, engine, jsonable, print_json, push_spool
 from perfwatch.domain.errors import EXIT_CASES_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_REGRESSION, UsageError
 from perfwatch.domain.vocab import MODES
 
@@ -212,7 +212,8 @@ def _print(fmt, ab_id, runs, specs, decisions, settings, only_base, only_head, r
                                  "alpha": settings.alpha, "min_effect": settings.min_effect, "ci_level": settings.level},
                     "rounds_run": rounds.rounds_run, "interrupted": rounds.interrupted, "out_of_time": rounds.out_of_time,
                     "only_base": only_base, "only_head": only_head,
-                    "cases": [{"benchmark": s.benchmark, "mode": s.mode, **d.to_dict()} for s, d in zip(specs, decisions)]})
+                    "cases": [jsonable({"benchmark": s.benchmark, "mode": s.mode, **d.to_dict()})  # inf as "inf"
+                              for s, d in zip(specs, decisions)]})
         return
     if fmt == "markdown":
         print(f"### perfwatch ab `{ab_id}`\n")

@@ -12,11 +12,11 @@ import hashlib
 import json
 from typing import Any, Mapping
 
-# CaseSpec fields that change what a case measures, so are part of its series' identity.
-# (size and dtype have their own columns; suite, benchmark, mode, backend too.)
-# Each is stored only when it differs from its default, so histories recorded before a setting
-# joined the identity keep theirs.
-IDENTITY_SETTINGS = {"threads": None, "processes": 1}
+# Run settings that change what a case measures, so are part of its series' identity (suite,
+# benchmark, mode, backend and dtype have columns of their own). Each is stored only when it
+# differs from its default, so histories recorded before a setting joined the identity keep
+# theirs. size's default is the backend's (DEFAULT_SIZE).
+IDENTITY_SETTINGS = {"threads": None, "processes": 1, "precision": 0.01, "size": None}
 
 
 def params_key(params: Mapping[str, Any] | None) -> str:
@@ -30,12 +30,29 @@ def series_key(fingerprint: str, suite: str, benchmark: str, mode: str, backend:
     return hashlib.sha256(raw.encode()).hexdigest()[:40]
 
 
-def series_params(params: Mapping[str, Any] | None, settings: Mapping[str, Any]) -> dict[str, Any]:
+def series_params(params: Mapping[str, Any] | None, settings: Mapping[str, Any],
+                  backend: str | None = None) -> dict[str, Any]:
     """The parameters a series is keyed by: the benchmark's own plus the identity settings that
     differ from their defaults (prefixed ``_``, so they never clash with a benchmark's)."""
+    from perfwatch.domain.vocab import DEFAULT_SIZE
+
     out = dict(params or {})
     for name, default in IDENTITY_SETTINGS.items():
+        if name == "size":
+            default = DEFAULT_SIZE.get(backend or "", None)
         value = settings.get(name, default)
         if value is not None and value != default:
             out["_" + name] = value
     return out
+
+
+def case_settings(spec: Any, details: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The identity settings of one measured case: its spec's, and how many processes timed it."""
+    timing = (details or {}).get("timing") or {}
+    return {"threads": spec.threads, "precision": spec.precision, "size": spec.size,
+            "processes": timing.get("processes") or 1}
+
+
+def case_params_key(case: Any) -> str:
+    """params_key of a measured case (a CaseResult): benchmark parameters plus identity settings."""
+    return params_key(series_params(case.spec.params, case_settings(case.spec, case.details), case.spec.backend))

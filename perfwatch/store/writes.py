@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from perfwatch.domain.errors import StoreError
 from perfwatch.domain.results import CaseResult, RunInfo
-from perfwatch.domain.series import params_key, series_key
+from perfwatch.domain.series import case_params_key, params_key, series_key
 from perfwatch.store.db_errors import TRANSLATED, first_line, is_transient, translate
 from perfwatch.store.models import Case, Machine, Measurement, Run, Sample, Series
 
@@ -100,7 +100,7 @@ def write_run(engine: Engine, run: RunInfo) -> None:
 
 def _series_ids(conn: Connection, run: RunInfo, machine_id: int, case: CaseResult) -> dict[str, int]:
     spec = case.spec
-    pkey = params_key(spec.params)
+    pkey = case_params_key(case)  # a changed setting (threads, processes, size...) starts a new series
     rows = []
     for m in case.metrics:
         rows.append(
