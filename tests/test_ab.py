@@ -9,6 +9,7 @@ import os
 import random
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 from conftest import REPO, run_cli
@@ -162,7 +163,7 @@ def test_rounds_alternate_abba():
 
 def test_interleave_runs_pairs_in_abba_order_and_stops_decided_cases():
     arms = tuple(measure.Arm(n, Launch(env=(("TORCHINDUCTOR_CACHE_DIR", f"/c/{n}"),)), SUITE) for n in measure.ARMS)
-    specs = {a: [SPEC, SPEC.__class__(**{**SPEC.to_dict(), "benchmark": "other"})] for a in measure.ARMS}
+    specs = {a: [SPEC, replace(SPEC, benchmark="other")] for a in measure.ARMS}
     calls = []
 
     def worker(spec, run_id, timeout_s, launch):

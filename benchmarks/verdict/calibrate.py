@@ -84,7 +84,8 @@ def gate(a: argparse.Namespace) -> dict:
                 families += 1
                 family_false += any(v.verdict == "regression" for v in verdicts)
                 for v in timing:
-                    out["noise"].setdefault(v.metric, []).append((v.noise, v.detectable))
+                    if v.noise is not None and v.detectable is not None:
+                        out["noise"].setdefault(v.metric, []).append((v.noise, v.detectable))
         out["by_plant"][target] = {"runs": len(runs_t), "judgements": judged,
                                    "flagged_rate": flagged / judged if judged else None,
                                    "any_flag_per_run_rate": family_false / families if families else None}
