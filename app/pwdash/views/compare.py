@@ -42,11 +42,12 @@ def render(url: str) -> None:
     m3.metric("unchanged", int(counts.get("same", 0)))
 
     f1, f2 = st.columns([1, 3])
-    only_regressions = f1.toggle("Only regressions", key="only_regressions")
+    only_regressions = f1.toggle("Only regressions and untested changes", key="only_regressions")
     metric = choose("Metric", ["(all)", *sorted(df["metric"].unique())], "metric", default="(all)", where=f2)
     shown = df
     if only_regressions:
-        shown = shown[shown["verdict"] == "regression"]
+        # untested: a change beyond min_effect with no replication to test it (one process per run)
+        shown = shown[shown["verdict"].isin(["regression", "untested"])]
     if metric != "(all)":
         shown = shown[shown["metric"] == metric]
     steps = df[df["metric"] == "step_time"]
