@@ -1,7 +1,7 @@
 """The history gate's verdicts (perfwatch.analysis.gate), on synthetic series of known noise.
 
-Pure tests: GateSeries in, verdicts out. The gate over a real store is exercised in
-tests/test_gate_store.py through `perfwatch run --fail-on-regression`.
+Mostly pure tests: GateSeries in, verdicts out; the last ones run the gate over a real store
+(and tests/test_detect_cli.py through `perfwatch run --fail-on-regression`).
 """
 
 from __future__ import annotations
@@ -122,3 +122,41 @@ def test_holm_and_t_distribution():
     assert t_ppf(0.975, 4) == pytest.approx(2.776, abs=1e-3)
     assert t_ppf(0.975, math.inf) == pytest.approx(1.96, abs=1e-3)
     assert t_sf(2.776, 4) == pytest.approx(0.025, abs=1e-4)
+
+
+def _store_case(engine, run_id, when, step, threads=None, host="h"):
+    from perfwatch.domain.results import CaseResult, CaseSpec, Metric, RunInfo
+    from perfwatch.store import writes
+
+    run = RunInfo(run_id=run_id, created_at=when, suite="s", backend="cpu", size="tiny", machine_fingerprint="fp",
+                  hostname=host)
+    writes.write_run(engine, run)
+    spec = CaseSpec(suite="s", benchmark="b", mode="eager", backend="cpu", size="tiny", threads=threads)
+    case = CaseResult(case_id=run_id + "c", run_id=run_id, spec=spec, status="ok", started_at=when,
+                      metrics=(Metric("step_time", step, "ms", ci_low=step * 0.999, ci_high=step * 1.001, n=50),),
+                      details={"timing": {"precision_met": True}})
+    writes.write_case(engine, run, case)
+    writes.finish_run(engine, run, when, 1, 0)
+
+
+def test_over_the_store_a_changed_thread_count_is_a_new_series_not_a_regression(db_url):
+    from perfwatch.analysis.gate import run_gate
+    from perfwatch.store import verdicts
+    from perfwatch.store.engine import make_engine
+    from perfwatch.store.migrate import upgrade
+
+    engine = make_engine(db_url)
+    upgrade(engine)
+    for i, step in enumerate((10.0, 10.01, 9.99, 10.0)):
+        _store_case(engine, f"r{i}", f"2026-11-0{i + 1}T10:00:00+00:00", step)
+    (same,) = run_gate(engine, "r3")
+    assert same.verdict == "same" and same.detectable is not None
+    _store_case(engine, "r4", "2026-11-05T10:00:00+00:00", 16.5, threads=1)  # 65% "slower" on one thread
+    (changed,) = run_gate(engine, "r4")
+    assert changed.verdict == "settings_changed" and "_threads" in changed.note
+    _store_case(engine, "r5", "2026-11-06T10:00:00+00:00", 12.0)  # back on the default threads: 20% slower
+    (slower,) = run_gate(engine, "r5")
+    assert slower.verdict == "regression" and slower.change == pytest.approx(0.2, abs=0.01)
+    stored = verdicts.for_run(engine, "r5")
+    assert [v["verdict"] for v in stored] == ["regression"] and stored[0]["detectable"] < 0.2
+    engine.dispose()
