@@ -215,7 +215,7 @@ def compare(engine, run_a: str, run_b: str) -> pd.DataFrame:
     `perfwatch compare` always agree."""
     from perfwatch.analysis.compare import compare_runs
 
-    cols = ["benchmark", "mode", "params", "metric", "unit", "direction", "a", "b", "change", "pvalue", "significant",
+    cols = ["benchmark", "mode", "params", "metric", "unit", "direction", "a", "b", "change", "pvalue", "test", "significant",
             "verdict", "status_a", "status_b"]
     df = pd.DataFrame(compare_runs(engine, run_a, run_b, metrics=None), columns=cols)
     df["order"] = df["mode"].map(MODE_ORDER).fillna(9)
