@@ -7,10 +7,9 @@ injected, so nothing here waits for real (the timeout case waits the client's 0.
 
 import json
 import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from fake_http import ScriptedServer
 from conftest import REPO, TABLES, run_cli
 from sqlalchemy import text
 from test_alerts_message import check_limits
@@ -28,72 +27,30 @@ from perfwatch.store.engine import make_engine
 SECRET = "T0SECRET/B0SECRET/xoxSecretToken42"
 
 
-class FakeSlack:
+class FakeSlack(ScriptedServer):
     """Slack's webhook endpoint on 127.0.0.1 (a free port)."""
 
-    def __init__(self):
-        self.requests = []  # (reply, payload) per POST, in order
-        self.script = []
-        self.delay = 0.0
-        self.release = threading.Event()
-        self._lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_port}/services/{SECRET}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def reply(self, *items):
-        self.script.extend(items)
+    path = f"/services/{SECRET}"
+    default = "ok"
+    refused = (400, "invalid_payload")  # like Slack: a malformed message is refused whatever else happens
 
     @property
     def delivered(self):
         """Payloads Slack accepted (answered 200 ok): what the channel shows."""
         return [p for r, p in self.requests if r == "ok"]
 
-    def close(self):
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+    def well_formed(self, path, headers, payload):
+        return path == self.path and isinstance(payload, dict) and bool(payload.get("text") or payload.get("blocks"))
 
-    def _handler(self):
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                try:
-                    payload = json.loads(body)
-                    well_formed = self.path == f"/services/{SECRET}" and isinstance(payload, dict) and (
-                        payload.get("text") or payload.get("blocks"))
-                except ValueError:
-                    payload, well_formed = None, False
-                with fake._lock:
-                    item = fake.script.pop(0) if fake.script else "ok"
-                    if not well_formed:  # like Slack: a malformed message is refused whatever else happens
-                        item = (400, "invalid_payload")
-                    fake.requests.append((item, payload))
-                time.sleep(fake.delay)
-                if item == "timeout":
-                    fake.release.wait(2)  # longer than the client waits; then hang up without answering
-                    return
-                status, body, headers = 200, "ok", {}
-                if item == "500":
-                    status, body = 500, "rollup_error"
-                elif isinstance(item, tuple) and item[0] == 429:
-                    status, body, headers = 429, "rate_limited", {"Retry-After": str(item[1])}
-                elif isinstance(item, tuple):
-                    status, body = item
-                self.send_response(status)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Type", "text/html")
-                self.end_headers()
-                self.wfile.write(body.encode())
-
-        return Handler
+    def response(self, item):
+        status, body, headers = 200, "ok", {"Content-Type": "text/html"}
+        if item == "500":
+            status, body = 500, "rollup_error"
+        elif isinstance(item, tuple) and item[0] == 429:
+            status, body, headers = 429, "rate_limited", {**headers, "Retry-After": str(item[1])}
+        elif isinstance(item, tuple):
+            status, body = item
+        return status, body.encode(), headers
 
 
 @pytest.fixture(autouse=True)

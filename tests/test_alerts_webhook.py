@@ -5,11 +5,10 @@ beside Slack (each channel gets each regression once, whatever the other one doe
 
 import json
 import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from conftest import run_cli
+from fake_http import ScriptedServer
 from test_alerts_message import DASHBOARD, golden, reg, two_runs
 from test_alerts_slack import FakeSlack, hook, runs_of, seed
 
@@ -30,66 +29,25 @@ ITEM_KEYS = {"id", "suite", "benchmark", "mode", "backend", "dtype", "params", "
              "reproduce"}
 
 
-class FakeReceiver:
+class FakeReceiver(ScriptedServer):
     """A JSON webhook receiver on 127.0.0.1: answers 202 (or what the script says), records
     every request, refuses with 400 what is not a perfwatch document."""
 
-    def __init__(self):
-        self.requests = []  # (reply, document)
-        self.script = []
-        self.delay = 0.0
-        self.release = threading.Event()
-        self._lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/{TOKEN}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def reply(self, *items):
-        self.script.extend(items)
+    path = f"/hooks/{TOKEN}"
+    default = 202
+    refused = 400
 
     @property
     def delivered(self):
         return [doc for r, doc in self.requests if r == 202]
 
-    def close(self):
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+    def well_formed(self, path, headers, doc):
+        return (path == self.path and headers.get("Content-Type", "").startswith("application/json")
+                and doc.get("source") == "perfwatch" and isinstance(doc.get("items"), list))
 
-    def _handler(self):
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                try:
-                    doc = json.loads(body)
-                    ok = (self.path == f"/hooks/{TOKEN}" and self.headers.get("Content-Type", "").startswith("application/json")
-                          and doc.get("source") == "perfwatch" and isinstance(doc.get("items"), list))
-                except ValueError:
-                    doc, ok = None, False
-                with fake._lock:
-                    item = fake.script.pop(0) if fake.script else 202
-                    if not ok:
-                        item = 400
-                    fake.requests.append((item, doc))
-                time.sleep(fake.delay)
-                if item == "timeout":
-                    fake.release.wait(2)
-                    return
-                status, headers = (429, {"Retry-After": str(item[1])}) if isinstance(item, tuple) else (item, {})
-                self.send_response(status)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.end_headers()
-                if status != 202:
-                    self.wfile.write(b'{"error": "nope"}')
-
-        return Handler
+    def response(self, item):
+        status, headers = (429, {"Retry-After": str(item[1])}) if isinstance(item, tuple) else (item, {})
+        return status, b"" if status == 202 else b'{"error": "nope"}', headers
 
 
 @pytest.fixture(autouse=True)

@@ -9,20 +9,13 @@ import uuid
 from dataclasses import replace
 from datetime import datetime, timezone
 
-from perfwatch.commands.common import add_db, config, engine, jsonable, print_json, push_spool
+from perfwatch.commands.common import add_case_selection, add_db, config, engine, jsonable, print_json, push_spool
 from perfwatch.domain.errors import EXIT_CASES_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_REGRESSION, UsageError
-from perfwatch.domain.vocab import MODES
 
 
 def register(sub) -> None:
     p = sub.add_parser("ab", help="A/B: base and head builds on this machine, interleaved until decided")
-    p.add_argument("--suite", required=True, help="suite name (see `perfwatch suites`) or path/to/suite.py")
-    p.add_argument("--backend", default="auto", help="cpu, cuda, mps or auto (default: auto)")
-    p.add_argument("--modes", default=",".join(MODES),
-                   help="comma-separated: eager, default, reduce-overhead, max-autotune (default: all)")
-    p.add_argument("--benchmarks", default="", help="comma-separated benchmark names (default: all in the suite)")
-    p.add_argument("--size", default="auto", help="tiny, small, medium, large or auto (tiny on cpu, medium on cuda)")
-    p.add_argument("--dtype", default="float32", help="parameter dtype (default float32; bf16 autocast on cuda)")
+    add_case_selection(p)
     for arm in ("base", "head"):
         p.add_argument(f"--{arm}-python", metavar="PATH", default=None,
                        help=f"interpreter of the {arm} arm's workers (another environment; default: this one)")

@@ -10,6 +10,19 @@ from datetime import datetime
 from typing import Any
 
 
+def add_case_selection(p: argparse.ArgumentParser) -> None:
+    """Which cases a command measures: suite, backend, modes, benchmarks, size, dtype (run, ab)."""
+    from perfwatch.domain.vocab import MODES
+
+    p.add_argument("--suite", required=True, help="suite name (see `perfwatch suites`) or path/to/suite.py")
+    p.add_argument("--backend", default="auto", help="cpu, cuda, mps or auto (default: auto)")
+    p.add_argument("--modes", default=",".join(MODES),
+                   help="comma-separated: eager, default, reduce-overhead, max-autotune (default: all)")
+    p.add_argument("--benchmarks", default="", help="comma-separated benchmark names (default: all in the suite)")
+    p.add_argument("--size", default="auto", help="tiny, small, medium, large or auto (tiny on cpu, medium on cuda)")
+    p.add_argument("--dtype", default="float32", help="parameter dtype (default float32; bf16 autocast on cuda)")
+
+
 def add_db(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", metavar="URL", help="database URL (default: $PERFWATCH_DB_URL, then the SQLite file "
                    "under $PERFWATCH_HOME or ~/.local/share/perfwatch)")

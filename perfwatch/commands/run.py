@@ -7,21 +7,14 @@ import json
 import os
 import sys
 
-from perfwatch.commands.common import add_db, config, engine, push_spool
+from perfwatch.commands.common import add_case_selection, add_db, config, engine, push_spool
 from perfwatch.domain.errors import (EXIT_CASES_FAILED, EXIT_GATE_UNAVAILABLE, EXIT_INTERRUPTED, EXIT_OK,
                                      EXIT_REGRESSION, UsageError)
-from perfwatch.domain.vocab import MODES
 
 
 def register(sub) -> None:
     run = sub.add_parser("run", help="run a suite and store every figure")
-    run.add_argument("--suite", required=True, help="suite name (see `perfwatch suites`) or path/to/suite.py")
-    run.add_argument("--backend", default="auto", help="cpu, cuda, mps or auto (default: auto)")
-    run.add_argument("--modes", default=",".join(MODES),
-                     help="comma-separated: eager, default, reduce-overhead, max-autotune (default: all)")
-    run.add_argument("--benchmarks", default="", help="comma-separated benchmark names (default: all in the suite)")
-    run.add_argument("--size", default="auto", help="tiny, small, medium, large or auto (tiny on cpu, medium on cuda)")
-    run.add_argument("--dtype", default="float32", help="parameter dtype (default float32; bf16 autocast on cuda)")
+    add_case_selection(run)
     run.add_argument("--timeout", type=float, default=None, help="seconds per case, compile included (default 900)")
     run.add_argument("--min-time", type=float, default=None, help="seconds of timed steps per case (default 1)")
     run.add_argument("--max-time", type=float, default=None, metavar="S",
