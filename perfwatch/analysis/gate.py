@@ -117,7 +117,7 @@ class Verdict:
         return self.verdict == REGRESSION
 
 
-def judged(metric: str, unit: str | None) -> bool:
+def judged(metric: str) -> bool:
     """Metrics the gate judges: all but the figures derived from another judged one."""
     return metric not in DERIVED
 
@@ -241,7 +241,7 @@ def judge(series: Sequence[GateSeries], config: GateConfig = GateConfig(),
     verdicts: list[Verdict] = []
     tests: list[_Test] = []
     for s in series:
-        if not judged(s.meta["metric"], s.meta["unit"]) or s.point.status != "ok":
+        if not judged(s.meta["metric"]) or s.point.status != "ok":
             continue
         base = [p for p in s.earlier if p.status == "ok"][-config.baseline:]
         exact = catalogue.is_exact(s.meta["metric"], s.meta["unit"])
@@ -305,12 +305,9 @@ def run_gate(engine, run_id: str, config: GateConfig = GateConfig(), store: bool
     from perfwatch.store import verdicts as stored
 
     series = baselines.run_series(engine, run_id, last=config.baseline)
-    siblings = {}
-    for s in series:
-        if len([p for p in s.earlier if p.status == "ok"]) < config.min_history:
-            sib = baselines.sibling_settings(engine, {**s.meta, "id": s.series_id})
-            if sib:
-                siblings[s.series_id] = sib
+    young = [{**s.meta, "id": s.series_id} for s in series
+             if len([p for p in s.earlier if p.status == "ok"]) < config.min_history]
+    siblings = baselines.siblings(engine, young) if young else {}
     out = judge(series, config, siblings)
     if store:
         points = {s.series_id: s.point for s in series}

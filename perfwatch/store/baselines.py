@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from perfwatch.store.history import find_series
 from perfwatch.store.models import Case, Measurement
@@ -52,16 +52,24 @@ def _point(r: dict[str, Any], metric: str) -> GatePoint:
 
 
 def run_series(engine, run_id: str, last: int = 10) -> list[GateSeries]:
-    """Every series ``run_id`` measured, with up to ``last`` earlier points of each."""
+    """Every series ``run_id`` measured, with up to ``last`` earlier points of each.
+
+    Only the newest ``last + 1`` points up to the run are read per series (a window function):
+    a nightly series of years must not be read whole to judge one run."""
     series = find_series(engine, run_id=run_id)
     if not series:
         return []
     ids = [s["id"] for s in series]
-    stmt = (select(Measurement.series_id, Measurement.run_id, Measurement.created_at, Measurement.value,
-                   Measurement.ci_low, Measurement.ci_high, Measurement.n, Case.status, Case.details)
-            .join(Case, Case.id == Measurement.case_id)
-            .where(Measurement.series_id.in_(ids))
-            .order_by(Measurement.series_id, Measurement.created_at, Measurement.run_id))
+    until = select(func.max(Measurement.created_at)).where(Measurement.run_id == run_id).scalar_subquery()
+    rank = func.row_number().over(partition_by=Measurement.series_id,
+                                  order_by=(Measurement.created_at.desc(), Measurement.run_id.desc())).label("rank")
+    recent = (select(Measurement.series_id, Measurement.run_id, Measurement.created_at, Measurement.value,
+                     Measurement.ci_low, Measurement.ci_high, Measurement.n, Case.status, Case.details, rank)
+              .join(Case, Case.id == Measurement.case_id)
+              .where(Measurement.series_id.in_(ids), Measurement.created_at <= until)
+              .subquery())
+    stmt = select(recent).where(recent.c.rank <= last + 1).order_by(recent.c.series_id, recent.c.created_at,
+                                                                     recent.c.run_id)
     rows: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
     for r in _read(engine, stmt):
         rows[r["series_id"]].append(r)
@@ -76,9 +84,22 @@ def run_series(engine, run_id: str, last: int = 10) -> list[GateSeries]:
     return out
 
 
-def sibling_settings(engine, meta: dict[str, Any]) -> list[str]:
-    """params_key of the other series of the same case and metric on the same machine: a series
-    with no history whose siblings have one is a changed setting, not a new benchmark."""
-    found = find_series(engine, suite=meta["suite"], benchmark=meta["benchmark"], mode=meta["mode"],
-                        backend=meta["backend"], metric=meta["metric"], machine=meta["machine"])
-    return [s["params_key"] for s in found if s["id"] != meta["id"] and s["dtype"] == meta["dtype"]]
+def siblings(engine, metas: list[dict[str, Any]]) -> dict[int, list[str]]:
+    """For each series (meta with its ``id``), the params_key of the other series of the same case,
+    dtype and metric on the same machine: a series with no history whose siblings have one is a
+    changed setting, not a new benchmark. One query per machine, not one per series."""
+    out: dict[int, list[str]] = {}
+    for machine in {m["machine"] for m in metas}:
+        by_case: dict[tuple, list[dict[str, Any]]] = {}
+        for s in find_series(engine, machine=machine):
+            by_case.setdefault(_case_key(s), []).append(s)
+        for m in metas:
+            if m["machine"] == machine:
+                sib = [s["params_key"] for s in by_case.get(_case_key(m), []) if s["id"] != m["id"]]
+                if sib:
+                    out[m["id"]] = sib
+    return out
+
+
+def _case_key(s: dict[str, Any]) -> tuple:
+    return s["suite"], s["benchmark"], s["mode"], s["backend"], s["dtype"], s["metric"]
