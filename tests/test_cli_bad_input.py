@@ -27,6 +27,10 @@ def _store_file(tmp_path):
         (["--suite", "llm", "--timeout", "-1"], "--timeout"),
         (["--suite", "llm", "--precision", "5"], "--precision: precision = 5.0 is invalid (a fraction: 0.01 means +-1%)"),
         (["--suite", "llm", "--max-time", "0"], "--max-time"),
+        (["--suite", "llm", "--alpha", "5"], "gate alpha must be a probability in (0, 1), got 5.0"),
+        (["--suite", "llm", "--alpha", "nan"], "gate alpha must be a probability in (0, 1), got nan"),
+        (["--suite", "llm", "--min-effect", "-0.1"], "gate min_effect must be a fraction in [0, 1)"),
+        (["--suite", "llm", "--baseline-runs", "2"], "gate baseline must be a whole number of runs >= 3"),
     ],
 )
 def test_bad_run_requests_exit_2_and_write_nothing(tmp_path, args, message):
