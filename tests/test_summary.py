@@ -56,3 +56,15 @@ def test_report_sets_graph_time_against_the_baseline_when_there_is_one():
     assert "| train | reduce-overhead | ok | 4.15 |  | - | - |  | 2.48x |" in md
     plain = to_markdown(_report([compiled]))
     assert "graph ms" not in plain  # no CUDA-graph figure in the run: no column
+
+
+def test_a_case_that_missed_its_precision_is_marked_in_the_run_table():
+    from perfwatch.cli.summary import summary_table
+    from perfwatch.domain.results import CaseResult, CaseSpec, Metric
+
+    spec = CaseSpec(suite="s", benchmark="b", mode="eager", backend="cpu", size="tiny")
+    step = Metric("step_time", 2.0, "ms", spread=0.5)
+    loose = CaseResult("c1", "r", spec, "ok", (step,), details={"timing": {"precision_met": False}})
+    tight = CaseResult("c2", "r", spec, "ok", (step,), details={"timing": {"precision_met": True}})
+    assert "2 ±0.5*" in summary_table([loose]) and "missed --precision" in summary_table([loose])
+    assert "*" not in summary_table([tight])

@@ -12,6 +12,11 @@ def _value(case: CaseResult, name: str) -> float | None:
     return m.value if m else None
 
 
+def imprecise(case: CaseResult) -> bool:
+    """The case missed its --precision target within --max-time (its step time is marked)."""
+    return ((case.details or {}).get("timing") or {}).get("precision_met") is False
+
+
 def case_row(case: CaseResult, graph_column: bool = False) -> list[str]:
     st = case.metric("step_time")
     speedup = _value(case, "speedup_vs_eager")
@@ -24,7 +29,7 @@ def case_row(case: CaseResult, graph_column: bool = False) -> list[str]:
         case.spec.benchmark,
         case.spec.mode,
         case.status,
-        f"{fmt_num(st.value)} ±{fmt_num(st.spread, 2)}" if st else "-",
+        f"{fmt_num(st.value)} ±{fmt_num(st.spread, 2)}{'*' if imprecise(case) else ''}" if st else "-",
         *([fmt_num(graph) if graph is not None else "-"] if graph_column else []),
         f"{speedup:.2f}x" if speedup else "-",
         f"{ct:.1f}" if ct is not None else "-",
@@ -40,4 +45,7 @@ def summary_table(cases: list[CaseResult]) -> str:
     graph_column = any(c.metric("graph_time") for c in cases)
     headers = ["benchmark", "mode", "status", "step ms (±IQR)", *(["graph ms"] if graph_column else []), "vs eager",
                "compile s", "breaks", "recompiles", "peak mem"]
-    return render(headers, [case_row(c, graph_column) for c in cases], right=tuple(range(3, len(headers))))
+    table = render(headers, [case_row(c, graph_column) for c in cases], right=tuple(range(3, len(headers))))
+    if any(imprecise(c) for c in cases):
+        table += "\n* missed --precision within --max-time: its step time cannot raise a regression"
+    return table
