@@ -272,13 +272,16 @@ def judge(series: Sequence[GateSeries], config: GateConfig = GateConfig(),
     rejected = holm([t.pvalue for t in tests], config.alpha)
     for t, rej in zip(tests, rejected):
         direction = t.series.meta["direction"]
-        detectable = _detectable(t, config.alpha / m, config.min_effect, direction)
+        # the floor: min_effect, and the metric's smallest meaningful absolute change (host jitter)
+        floor = max(config.min_effect, catalogue.spec(t.series.meta["metric"], t.series.meta["unit"]).min_abs / t.before)
+        noise_only = _detectable(t, config.alpha / m, config.min_effect, direction)  # what the noise allows
+        detectable = max(noise_only, floor)
         worse = math.copysign(1, t.change) == _worse_sign(direction) and t.change != 0
-        if rej and worse and abs(t.change) >= config.min_effect:
+        if rej and worse and abs(t.change) >= floor:
             verdict = REGRESSION
-        elif detectable > config.max_detectable:
+        elif noise_only > config.max_detectable:
             verdict = TOO_NOISY
-        elif not worse and abs(t.change) >= config.min_effect and t_sf(-t.stat, t.noise.df) <= config.alpha / m:
+        elif not worse and abs(t.change) >= floor and t_sf(-t.stat, t.noise.df) <= config.alpha / m:
             verdict = IMPROVEMENT
         else:
             verdict = SAME

@@ -37,6 +37,10 @@ class MetricSpec:
     produced_by: str = ""  # the worker pass (perfwatch.measure.passes) that records it
     headline: bool = False  # shown by default in compare and report
     vs_baseline: bool = False  # set against the baseline run, per case, in `perfwatch report`
+    # smallest absolute change the gate flags: one wall-clock interval per run (a first call, a
+    # compile) carries the host's scheduling jitter, milliseconds on a shared runner, whatever
+    # its relative noise looked like in a few runs
+    min_abs: float = 0.0
 
     @property
     def exact(self) -> bool:
@@ -48,8 +52,11 @@ class MetricSpec:
 
 
 def _m(name, unit, direction=LOWER, kind=NOISY, label="", group=TIME, produced_by="", headline=False,
-       vs_baseline=False):
-    return MetricSpec(name, unit, direction, kind, label, group, produced_by, headline, vs_baseline)
+       vs_baseline=False, min_abs=0.0):
+    return MetricSpec(name, unit, direction, kind, label, group, produced_by, headline, vs_baseline, min_abs)
+
+
+JITTER_S = 0.01  # 10 ms: the min_abs of single wall-clock intervals (first call, compile phases)
 
 
 CATALOGUE: tuple[MetricSpec, ...] = (
@@ -62,12 +69,12 @@ CATALOGUE: tuple[MetricSpec, ...] = (
     # graph_time: the GPU's share of a launch-bound step, steady where step time is not
     _m("graph_time", "ms", label="CUDA-graph replay time", produced_by="graph", headline=True, vs_baseline=True),
     # build pass: first call and compilation
-    _m("first_call_time", "s", label="first call (cold)", group=COMPILE, produced_by="build"),
-    _m("compile_time", "s", label="compile time", group=COMPILE, produced_by="build", headline=True),
-    _m("compile_time_backend", "s", label="compile: AOT + Inductor", group=COMPILE, produced_by="build"),
-    _m("compile_time_inductor", "s", label="compile: Inductor", group=COMPILE, produced_by="build"),
-    _m("compile_time_codegen", "s", label="compile: codegen", group=COMPILE, produced_by="build"),
-    _m("compile_time_runtime", "s", label="compile: at runtime", group=COMPILE, produced_by="build"),
+    _m("first_call_time", "s", label="first call (cold)", group=COMPILE, produced_by="build", min_abs=JITTER_S),
+    _m("compile_time", "s", label="compile time", group=COMPILE, produced_by="build", headline=True, min_abs=JITTER_S),
+    _m("compile_time_backend", "s", label="compile: AOT + Inductor", group=COMPILE, produced_by="build", min_abs=JITTER_S),
+    _m("compile_time_inductor", "s", label="compile: Inductor", group=COMPILE, produced_by="build", min_abs=JITTER_S),
+    _m("compile_time_codegen", "s", label="compile: codegen", group=COMPILE, produced_by="build", min_abs=JITTER_S),
+    _m("compile_time_runtime", "s", label="compile: at runtime", group=COMPILE, produced_by="build", min_abs=JITTER_S),
     _m("compilations", "count", kind=EXACT, label="compilations", group=COMPILE, produced_by="build"),
     _m("graph_count", "count", kind=EXACT, label="graphs", group=COMPILE, produced_by="build"),
     _m("graph_breaks", "count", kind=EXACT, label="graph breaks", group=COMPILE, produced_by="build", headline=True),
