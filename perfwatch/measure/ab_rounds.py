@@ -30,7 +30,7 @@ from typing import Callable, Iterator
 from perfwatch.domain.errors import UsageError
 from perfwatch.domain.results import STATUS_OK, CaseResult, CaseSpec
 from perfwatch.measure import repeats
-from perfwatch.measure.runner import Launch, _cannot_start, run_worker
+from perfwatch.measure.runner import Launch, cannot_start, run_worker
 
 ARMS = ("base", "head")
 
@@ -189,7 +189,7 @@ def _run(spec: CaseSpec, run_id: str, timeout_s: float, launch: Launch) -> CaseR
     try:  # a worker that cannot even start is that case's failure, worded as `perfwatch run` words it
         return run_worker(spec, run_id, timeout_s, launch)
     except OSError as exc:
-        return _cannot_start(spec, run_id, exc)
+        return cannot_start(spec, run_id, exc)
 
 
 def interleave(arms: tuple[Arm, Arm], specs: dict[str, list[CaseSpec]], run_ids: dict[str, str], timeout_s: float,

@@ -249,7 +249,7 @@ def run_case(p: Plan, spec: CaseSpec, run_id: str, timeout_s: float, processes: 
             more = [run_worker(repeats.repeat_spec(spec), run_id, timeout_s) for _ in range(processes - 1)]
             case = repeats.combine(case, more)
     except OSError as exc:  # could not even start a process
-        case = _cannot_start(spec, run_id, exc)
+        case = cannot_start(spec, run_id, exc)
     return case
 
 
@@ -262,7 +262,7 @@ def _unsupported(p: Plan, spec: CaseSpec, run_id: str) -> CaseResult | None:
                       started_at=datetime.now(timezone.utc).isoformat(), duration_s=0.0)
 
 
-def _cannot_start(spec: CaseSpec, run_id: str, exc: OSError) -> CaseResult:
+def cannot_start(spec: CaseSpec, run_id: str, exc: OSError) -> CaseResult:
     return CaseResult(case_id=uuid.uuid4().hex, run_id=run_id, spec=spec, status=STATUS_ERROR,
                       error=f"cannot start worker: {exc}")
 
@@ -280,7 +280,7 @@ def _run_repeat(spec: CaseSpec, run_id: str, timeout_s: float) -> CaseResult:
     try:
         return run_worker(rspec, run_id, timeout_s)
     except OSError as exc:
-        return _cannot_start(rspec, run_id, exc)
+        return cannot_start(rspec, run_id, exc)
 
 
 def _with_eager(case: CaseResult, eager_ms: dict[str, float]) -> CaseResult:
