@@ -65,8 +65,8 @@ def gate(a: argparse.Namespace) -> dict:
     plant = {r: f for r, f in plant.items() if r not in skipped}
     clean = [r for r, f in plant.items() if f == 0.0]
     rng = random.Random(0)
-    cfg = GateConfig(baseline=a.history)
-    out: dict = {"history": a.history, "skipped_first": a.skip_first, "clean_runs": len(clean), "by_plant": {}, "noise": {}}
+    cfg = GateConfig(baseline=a.history, pool=not a.no_pool)
+    out: dict = {"history": a.history, "pool": cfg.pool, "skipped_first": a.skip_first, "clean_runs": len(clean), "by_plant": {}, "noise": {}}
     for target in sorted({f for f in plant.values() if f == f}):
         runs_t = [r for r, f in plant.items() if f == target]
         flagged = judged = family_false = families = 0
@@ -136,6 +136,7 @@ def main() -> None:
         s.add_argument("--skip-first", type=int, default=0, help="gate: leave out the first N runs collected")
         s.add_argument("--draws", type=int, default=40, help="baselines drawn per judged run (gate)")
         s.add_argument("--metrics", default="step_time,graph_time", help="timing metrics counted (gate)")
+        s.add_argument("--no-pool", action="store_true", help="gate: judge each series on its own noise only")
         s.add_argument("--ab-budget", type=float, default=300, help="perfwatch ab --max-time (s)")
     a = p.parse_args()
     {"collect": collect, "gate": gate, "ab": ab}[a.cmd](a)

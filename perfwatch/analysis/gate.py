@@ -34,6 +34,7 @@ from typing import Any, Sequence
 from perfwatch.domain import metrics as catalogue
 from perfwatch.domain.metrics import HIGHER
 from perfwatch.domain import tdist
+from perfwatch.analysis.pooled_variance import Prior, fit_prior, moderate
 from perfwatch.store.baselines import GatePoint, GateSeries
 
 REGRESSION, IMPROVEMENT, SAME = "regression", "improvement", "same"
@@ -73,6 +74,7 @@ class GateConfig:
     baseline: int = 20  # earlier runs the baseline is made of (the most recent ones)
     min_history: int = 3  # fewer earlier runs: no baseline to judge against
     max_detectable: float = 0.25  # a series that could not see a change this large is too noisy
+    pool: bool = True  # borrow noise across the run's series of one metric (pooled_variance.py)
 
     def __post_init__(self) -> None:
         checks = (("alpha", 0 < self.alpha < 1, "a probability in (0, 1)"),
@@ -138,11 +140,17 @@ def _rel_se(p: GatePoint) -> float | None:
     return max(0.0, (p.ci_high - p.ci_low) / 2 / _Z95 / p.value)
 
 
-def run_noise(base: Sequence[GatePoint], new: GatePoint) -> Noise:
-    """The largest of the three noise estimates (see the module docstring), with its df."""
-    logs = [math.log(p.value) for p in base]
-    k = len(logs)
-    candidates = [Noise(statistics.stdev(logs), k - 1, "runs")]
+def runs_variance(base: Sequence[GatePoint]) -> float:
+    """The sample variance of the earlier runs' values, log scale (``len(base) - 1`` df)."""
+    return statistics.variance([math.log(p.value) for p in base])
+
+
+def run_noise(base: Sequence[GatePoint], new: GatePoint, prior: Prior | None = None) -> Noise:
+    """The largest of the three noise estimates (see the module docstring), with its df; the
+    runs' variance moderated by ``prior``, the common noise of the run's series of this metric."""
+    k = len(base)
+    s2, df = moderate(runs_variance(base), k - 1, prior)
+    candidates = [Noise(math.sqrt(s2), df, "runs+pooled" if prior else "runs")]
     # between fresh processes inside runs, pooled over the history and this run
     ss, df = 0.0, 0
     for p in (*base, new):
@@ -195,13 +203,18 @@ class _Test:
     pvalue: float
 
 
-def _test(s: GateSeries, base: Sequence[GatePoint]) -> _Test | None:
-    if s.point.value <= 0 or any(p.value <= 0 for p in base):
-        return None  # zero or negative figures (an unchanged RSS increase of 0): no log scale
+def _loggable(s: GateSeries, base: Sequence[GatePoint]) -> bool:
+    # zero or negative figures (an unchanged RSS increase of 0): no log scale
+    return s.point.value > 0 and all(p.value > 0 for p in base)
+
+
+def _test(s: GateSeries, base: Sequence[GatePoint], prior: Prior | None = None) -> _Test | None:
+    if not _loggable(s, base):
+        return None
     logs = [math.log(p.value) for p in base]
     k = len(logs)
     centre = statistics.fmean(logs)
-    noise = run_noise(base, s.point)
+    noise = run_noise(base, s.point, prior)
     scale = noise.sigma * math.sqrt(1 + 1 / k)
     diff = math.log(s.point.value) - centre
     stat = _worse_sign(s.meta["direction"]) * diff / scale if scale > 0 else (math.inf if diff else 0.0)
@@ -240,6 +253,7 @@ def judge(series: Sequence[GateSeries], config: GateConfig = GateConfig(),
     setting of the same case and metric) — a reason to say ``settings_changed``."""
     verdicts: list[Verdict] = []
     tests: list[_Test] = []
+    noisy: list[tuple[GateSeries, list[GatePoint]]] = []
     for s in series:
         if not judged(s.meta["metric"]) or s.point.status != "ok":
             continue
@@ -261,13 +275,14 @@ def judge(series: Sequence[GateSeries], config: GateConfig = GateConfig(),
                                     before=t.before if t else None, change=t.change if t else None,
                                     baseline_runs=len(base), note="missed its --precision target within --max-time"))
             continue
-        t = _test(s, base)
-        if t is None:
+        if not _loggable(s, base):
             verdicts.append(Verdict(**_meta(s), verdict=SAME if s.point.value == base[-1].value else TOO_NOISY,
                                     after=s.point.value, before=base[-1].value, baseline_runs=len(base),
                                     note="not positive: no relative scale"))
             continue
-        tests.append(t)
+        noisy.append((s, base))
+    priors = _priors(noisy) if config.pool else {}
+    tests = [_test(s, base, priors.get(_pool_key(s))) for s, base in noisy]
     m = max(len(tests), 1)
     rejected = holm([t.pvalue for t in tests], config.alpha)
     for t, rej in zip(tests, rejected):
@@ -289,6 +304,22 @@ def judge(series: Sequence[GateSeries], config: GateConfig = GateConfig(),
                                 change=t.change, pvalue=t.pvalue, detectable=detectable, noise=t.noise.sigma,
                                 noise_source=t.noise.source, baseline_runs=len(t.base)))
     return verdicts
+
+
+def _pool_key(s: GateSeries) -> tuple[str, str, str]:
+    # series pooled together: one metric on one backend (step times of different cases are alike
+    # in their noise far more than a step time and a page-fault count are)
+    return s.meta["metric"], s.meta["unit"], s.meta["backend"]
+
+
+def _priors(noisy: Sequence[tuple[GateSeries, Sequence[GatePoint]]]) -> dict[tuple[str, str, str], Prior]:
+    groups: dict[tuple[str, str, str], tuple[list[float], list[float]]] = {}
+    for s, base in noisy:
+        v, d = groups.setdefault(_pool_key(s), ([], []))
+        v.append(runs_variance(base))
+        d.append(len(base) - 1)
+    fitted = {key: fit_prior(v, d) for key, (v, d) in groups.items()}
+    return {key: p for key, p in fitted.items() if p is not None}
 
 
 def summary(verdicts: Sequence[Verdict]) -> dict[str, int]:
