@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import random
+import statistics
 
 import pytest
 
@@ -47,6 +48,55 @@ def test_a_two_percent_slowdown_is_caught_once_ten_runs_set_the_noise():
     family = lambda f: [make(0, noisy(rng, 10, 0.002, f))] + [make(i, noisy(rng, 10, 0.002)) for i in range(1, 30)]
     caught = sum(judge(family(1.02))[0].verdict == "regression" for _ in range(40))
     assert caught >= 36
+
+
+def test_borrowing_noise_across_the_runs_series_catches_two_percent_after_five_runs():
+    # 30 step times with 0.2% run-to-run scatter: one series' 4 df alone cannot tell 2% from noise
+    # at a run-wide 1% (about half are missed); the other 29 say what its noise is
+    rng = random.Random(11)
+    family = lambda f: [make(0, noisy(rng, 5, 0.002, f))] + [make(i, noisy(rng, 5, 0.002)) for i in range(1, 30)]
+    alone = sum(judge(family(1.02), GateConfig(pool=False))[0].verdict == "regression" for _ in range(40))
+    pooled = [judge(family(1.02))[0] for _ in range(40)]
+    assert alone <= 30
+    assert sum(v.verdict == "regression" for v in pooled) >= 38
+    assert all(v.noise_source == "runs+pooled" for v in pooled)
+    assert max(v.detectable for v in pooled) < 0.02  # and it says it could see 2%
+
+
+def test_a_series_noisier_than_its_group_keeps_its_own_noise():
+    # one launch-bound series (5% scatter) among 29 quiet ones (0.1%): the quiet prior must not
+    # make it look quiet, or its scatter becomes false alarms
+    rng = random.Random(12)
+    false = 0
+    for _ in range(60):
+        v = judge([make(0, noisy(rng, 5, 0.05))] + [make(i, noisy(rng, 5, 0.001)) for i in range(1, 30)])
+        false += v[0].verdict == "regression"
+        assert v[0].noise > 0.01
+    assert false <= 1
+
+
+def test_single_intervals_and_short_histories_do_not_borrow_noise():
+    rng = random.Random(13)
+    firsts = judge([make(i, noisy(rng, 5, 0.01, base=0.2), metric="first_call_time", unit="s") for i in range(10)])
+    short = judge([make(i, noisy(rng, 4, 0.01)) for i in range(10)])
+    assert {v.noise_source for v in firsts} == {"runs"} and {v.noise_source for v in short} == {"runs"}
+
+
+def test_the_prior_is_the_groups_common_noise():
+    from perfwatch.analysis.pooled_variance import digamma, fit_prior, moderate, trigamma, trigamma_inverse
+
+    assert digamma(1) == pytest.approx(-0.5772156649, abs=1e-9) and trigamma(1) == pytest.approx(math.pi ** 2 / 6)
+    assert trigamma_inverse(trigamma(0.7)) == pytest.approx(0.7)
+    rng = random.Random(14)
+    alike = [statistics.variance([rng.gauss(0, 0.01) for _ in range(5)]) for _ in range(200)]
+    prior = fit_prior(alike, [4] * 200)
+    assert prior.s2 == pytest.approx(1e-4, rel=0.2) and prior.df > 10  # far more than its own 4
+    mixed = [statistics.variance([rng.gauss(0, rng.choice((0.001, 0.1))) for _ in range(5)]) for _ in range(200)]
+    assert fit_prior(mixed, [4] * 200).df < 5  # unlike noise levels: little borrowing
+    assert fit_prior(alike[:3], [4] * 3) is None
+    s2, df = moderate(1e-4, 4, prior)
+    assert df == 4 + prior.df
+    assert moderate(1.0, 4, prior) == (1.0, 4)  # far outside the prior: its own
 
 
 def test_clean_runs_rarely_raise_anything_across_the_whole_family():

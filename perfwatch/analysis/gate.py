@@ -45,6 +45,7 @@ DERIVED = ("throughput", "speedup_vs_eager", "step_time_mad")
 # the figures --precision is about (graph_time has its own replays, unaffected by a noisy step)
 PRECISION_BOUND = ("step_time", "throughput", "host_time")
 _Z95 = 1.959964
+POOL_MIN_HISTORY = 5  # earlier runs a series needs before it borrows noise from the others
 
 
 def t_sf(t: float, df: float) -> float:
@@ -282,7 +283,7 @@ def judge(series: Sequence[GateSeries], config: GateConfig = GateConfig(),
             continue
         noisy.append((s, base))
     priors = _priors(noisy) if config.pool else {}
-    tests = [_test(s, base, priors.get(_pool_key(s))) for s, base in noisy]
+    tests = [_test(s, base, priors.get(_pool_key(s)) if _poolable(s, base) else None) for s, base in noisy]
     m = max(len(tests), 1)
     rejected = holm([t.pvalue for t in tests], config.alpha)
     for t, rej in zip(tests, rejected):
@@ -312,9 +313,20 @@ def _pool_key(s: GateSeries) -> tuple[str, str, str]:
     return s.meta["metric"], s.meta["unit"], s.meta["backend"]
 
 
+def _poolable(s: GateSeries, base: Sequence[GatePoint]) -> bool:
+    """Series that borrow noise: figures that are medians of many samples, with ``POOL_MIN_HISTORY``
+    earlier runs. A single wall-clock interval (first call, compile phases: the metrics with a
+    jitter floor) is heavy-tailed (the first run on a cold machine read 1026 ms against ~170 ms
+    after, on the H200), and from fewer runs a series too noisy for the group cannot be told
+    apart: borrowing a quiet prior would turn such a tail into an alarm (docs/verdict.md)."""
+    return len(base) >= POOL_MIN_HISTORY and catalogue.spec(s.meta["metric"], s.meta["unit"]).min_abs == 0
+
+
 def _priors(noisy: Sequence[tuple[GateSeries, Sequence[GatePoint]]]) -> dict[tuple[str, str, str], Prior]:
     groups: dict[tuple[str, str, str], tuple[list[float], list[float]]] = {}
     for s, base in noisy:
+        if not _poolable(s, base):
+            continue
         v, d = groups.setdefault(_pool_key(s), ([], []))
         v.append(runs_variance(base))
         d.append(len(base) - 1)
