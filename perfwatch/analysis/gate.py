@@ -7,7 +7,9 @@ earlier runs (``GateConfig.baseline``, at least ``min_history``):
   its own samples say. The gate estimates that scatter three ways and takes the largest: the
   spread of the earlier runs' values (t with k-1 degrees of freedom), the spread between the
   fresh processes inside each run (``--processes``: pooled over the history), and the run's own
-  confidence interval (samples). All on a log scale: changes are relative.
+  confidence interval (samples). All on a log scale: changes are relative. The earlier runs'
+  variance borrows from the run's other series of the same metric (pooled_variance.py): 4 df of
+  one series' own become 4 + d0, which is what lets 5 runs see a 2% change.
 - **A prediction test.** The new value's distance from the baseline mean, over the noise times
   sqrt(1 + 1/k), is Student-t under "nothing changed": its one-sided p-value says how surprising
   a slowdown this large is.
