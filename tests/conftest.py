@@ -30,6 +30,7 @@ def _isolated_home(tmp_path, monkeypatch):
     monkeypatch.setenv("PERFWATCH_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("PERFWATCH_DB_URL", raising=False)
     monkeypatch.delenv("PERFWATCH_SLACK_WEBHOOK", raising=False)
+    monkeypatch.delenv("PERFWATCH_WEBHOOK_URL", raising=False)
 
 
 @pytest.fixture(scope="session")
