@@ -31,6 +31,9 @@ def _isolated_home(tmp_path, monkeypatch):
     monkeypatch.delenv("PERFWATCH_DB_URL", raising=False)
     monkeypatch.delenv("PERFWATCH_SLACK_WEBHOOK", raising=False)
     monkeypatch.delenv("PERFWATCH_WEBHOOK_URL", raising=False)
+    # The warm compile (a second build-only worker per compiled case) doubles every compiled
+    # test's cost on this CPU; tests/test_compile_truth.py tests it, with RunRequest's own default.
+    monkeypatch.setenv("PERFWATCH_WARM_COMPILE", "0")
 
 
 @pytest.fixture(scope="session")

@@ -63,6 +63,9 @@ def test_bad_config_file_is_rejected_when_loaded(tmp_path):
 
 def test_export_without_runs(tmp_path, sqlite_url):
     res = run_cli("export", "--run", "latest", "--db", sqlite_url)
+    assert res.returncode == 2 and "no perfwatch store at" in res.stderr  # a read never creates the store
+    assert run_cli("db", "upgrade", "--db", sqlite_url).returncode == 0
+    res = run_cli("export", "--run", "latest", "--db", sqlite_url)
     assert res.returncode == 2 and "no runs yet" in res.stderr
     res = run_cli("export", "--run", "all", "--db", sqlite_url)
     assert res.returncode == 2 and "no runs yet" in res.stderr

@@ -85,7 +85,7 @@ class FakeWorker:
         self.calls: list[tuple[str, str, bool]] = []
         self.interrupt_at = interrupt_at
 
-    def __call__(self, spec, run_id, timeout_s):
+    def __call__(self, spec, run_id, timeout_s, launch=None):
         key = (spec.benchmark, spec.mode)
         nth = sum(1 for c in self.calls if c[:2] == key)
         self.calls.append((spec.benchmark, spec.mode, spec.timing_only))

@@ -33,7 +33,7 @@ def engine(url: str):
     """The store's engine for ``url``, one per process (handed to frames, never queried here)."""
     from perfwatch.store.engine import make_engine
 
-    return make_engine(url)
+    return make_engine(url, create=False)  # the app only reads: it never creates a store
 
 
 @st.cache_data(ttl=10, show_spinner=False)
@@ -114,6 +114,16 @@ def run_metrics(url: str, run_id: str, metrics: tuple[str, ...]) -> pd.DataFrame
 @cached
 def compile_reasons(url: str, run_id: str) -> pd.DataFrame:
     return frames.compile_reasons(engine(url), run_id)
+
+
+@cached
+def cold_vs_warm(url: str, run_id: str) -> pd.DataFrame:
+    return frames.cold_vs_warm(engine(url), run_id)
+
+
+@cached
+def compile_phase_growth(url: str, run_id: str, baseline: str) -> pd.DataFrame:
+    return frames.compile_phase_growth(engine(url), run_id, baseline)
 
 
 def set_state(url: str, regression_id: int, state: str, note: str | None) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 OUTCOMES = ("clean", "traceback", "lost", "leaked")
-DOCUMENTED_EXIT_CODES = {0, 1, 2, 3, 4, 5, 130}
+DOCUMENTED_EXIT_CODES = {0, 1, 2, 3, 4, 5, 6, 130}
 
 
 @dataclass

@@ -5,6 +5,11 @@ webhook) delivers through ``JsonPoster``; a channel subclasses it only to name i
 explain its service's error codes. Retried: 5xx, timeouts, connection failures, and 429 after
 its Retry-After. Not retried: any other 4xx (a revoked Slack webhook answers 404 ``no_service``).
 
+``timeout`` bounds each attempt as a whole (connect, send, the whole answer), not each read: a
+socket timeout alone restarts with every byte, so a server trickling one byte every few seconds
+could hold an attempt open for minutes. Each attempt runs in a worker thread; at its deadline the
+caller cuts the connection and counts a timeout.
+
 The URL is a secret (whoever holds it can post to the channel): it lives in one private
 attribute and never appears in an error, a log line or a repr.
 """
@@ -14,6 +19,8 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -92,12 +99,43 @@ class JsonPoster:
         raise WebhookUnavailable(f"{self.hook} failed {self.max_attempts} time(s), last: {problem}")
 
     def _attempt(self, body: bytes) -> tuple[float | None, str | None]:
-        """(None, None) when delivered; (seconds to wait or None for backoff, problem) to retry."""
+        """(None, None) when delivered; (seconds to wait or None for backoff, problem) to retry.
+        Returns by the deadline (``timeout`` after the start) whatever the server does."""
+        watch = _Watch()
+        outcome: list = []
+
+        def work() -> None:
+            try:
+                outcome.append(self._exchange(body, watch))
+            except BaseException as exc:  # handed to the caller's thread, raised there
+                outcome.append(exc)
+
+        worker = threading.Thread(target=work, name="perfwatch-alert-post", daemon=True)
+        worker.start()
+        worker.join(self.timeout)
+        if worker.is_alive():
+            watch.expire()  # unblocks the worker's read; a 2xx status already in hand still counts
+            worker.join(_GRACE)
+        if not outcome:  # still connecting (nothing to cut yet): abandon it; its socket timeout ends it
+            return None, self._late()
+        if isinstance(outcome[0], BaseException):
+            raise outcome[0]
+        return outcome[0]
+
+    def _late(self) -> str:
+        return f"no complete answer within {self.timeout:g} s"
+
+    def _exchange(self, body: bytes, watch: "_Watch") -> tuple[float | None, str | None]:
+        """One POST, run in the worker thread; every connection it opens is registered with ``watch``."""
         req = urllib.request.Request(self._url, data=body, method="POST", headers={
             "Content-Type": "application/json; charset=utf-8", "User-Agent": f"perfwatch/{__version__}"})
+        opener = urllib.request.build_opener(_WatchedHTTP(watch), _WatchedHTTPS(watch))  # proxies from the environment still apply
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                resp.read()
+            with opener.open(req, timeout=self.timeout) as resp:
+                try:  # the 2xx status is the service's yes; a body that stalls or breaks off does not undo it
+                    resp.read(_MAX_BODY)
+                except (http.client.HTTPException, OSError):
+                    pass
             return None, None
         except urllib.error.HTTPError as exc:
             code = _error_code(exc)
@@ -109,13 +147,76 @@ class JsonPoster:
             raise WebhookRejected(f"{self.service} answered HTTP {exc.code} {code}: {hint}".replace(" :", ":"), exc.code, code,
                                   exc.code in self.payload_faults) from None
         except urllib.error.URLError as exc:
-            if isinstance(exc.reason, TimeoutError):
-                return None, f"no answer within {self.timeout:g} s"
+            if watch.expired or isinstance(exc.reason, TimeoutError):
+                return None, self._late()
             return None, f"cannot connect to {self.host}: {exc.reason}"
         except TimeoutError:  # the answer started but stalled
-            return None, f"no answer within {self.timeout:g} s"
+            return None, self._late()
         except (http.client.HTTPException, OSError) as exc:
+            if watch.expired:
+                return None, self._late()
             return None, f"connection to {self.host} failed: {type(exc).__name__}"
+
+
+_GRACE = 1.0  # seconds the caller waits, after cutting the connection, for the worker to say what it got
+_MAX_BODY = 64 * 1024  # an answer body is read only this far (Slack's is "ok")
+
+
+class _Watch:
+    """The sockets of one attempt, so that its deadline can cut them from another thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._socks: list[socket.socket] = []
+        self.expired = False
+
+    def attach(self, sock) -> None:
+        with self._lock:
+            self._socks.append(sock)
+            if self.expired:  # connected just after the deadline
+                _cut(sock)
+
+    def expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._socks:
+                _cut(sock)
+
+
+def _cut(sock) -> None:
+    """Shut the connection down under a blocked read: the read returns at once. socket.socket's
+    own shutdown, not SSLSocket's, which would drop the TLS state a reading thread is using."""
+    try:
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def _watched(conn_class: type, watch: _Watch):
+    class Watched(conn_class):
+        def connect(self):
+            super().connect()
+            watch.attach(self.sock)  # after TLS (and any proxy tunnel): the socket the answer is read from
+
+    return lambda *args, **kw: Watched(*args, **kw)
+
+
+class _WatchedHTTP(urllib.request.HTTPHandler):
+    def __init__(self, watch: _Watch):
+        super().__init__()
+        self._watch = watch
+
+    def do_open(self, http_class, req, **kw):
+        return super().do_open(_watched(http_class, self._watch), req, **kw)
+
+
+class _WatchedHTTPS(urllib.request.HTTPSHandler):
+    def __init__(self, watch: _Watch):
+        super().__init__()
+        self._watch = watch
+
+    def do_open(self, http_class, req, **kw):
+        return super().do_open(_watched(http_class, self._watch), req, **kw)
 
 
 def _error_code(exc: urllib.error.HTTPError) -> str:

@@ -30,7 +30,11 @@ from perfwatch.store.rows import Table
 # (graphs, breaks, recompilations) and the compile time by phase; the first call's time is left
 # out, as eager has one too and it is more than compilation.
 COMPILE_PHASES = compile_phases()
-COMPILE_METRICS = tuple(m for m in names(COMPILE) if METRICS[m].exact) + COMPILE_PHASES
+COMPILE_METRICS = tuple(m for m in names(COMPILE) if METRICS[m].exact) + ("compile_time",) + COMPILE_PHASES
+# cold (the case's own empty caches) beside warm (a second build over them), per case
+COLD_WARM = (("compile_time", "compile_time_warm"), ("first_call_time", "first_call_time_warm"),
+             ("compile_cpu_time", "compile_cpu_time_warm"))
+COLD_WARM_METRICS = tuple(m for pair in COLD_WARM for m in pair) + ("compile_cache_hits_warm", "compile_cache_misses_warm")
 MEMORY_METRICS = names(MEMORY)
 UVM_METRICS = names(UVM)
 
@@ -139,7 +143,11 @@ def series_regressions(engine, series_ids: Sequence[int]) -> pd.DataFrame:
 def trend(engine, series_ids: Sequence[int], last: int | None = None) -> pd.DataFrame:
     """The history of some series, one row per run, oldest first, with what the tooltip shows;
     ``last`` keeps each series' newest points only."""
+    from perfwatch.detect.model import usable
+
     df = _utc(_frame(reads.trend(engine, series_ids)), "created_at")
+    if len(df):  # an Infinity or 1e308 stored before imports refused them: not a point a chart can draw
+        df = df[df["value"].map(usable)].reset_index(drop=True)
     if last:
         df = df.groupby("series_id", group_keys=False).tail(last).reset_index(drop=True)
     return df
@@ -207,6 +215,46 @@ def compile_reasons(engine, run_id: str) -> pd.DataFrame:
         for reason in details.get("recompile_reasons") or []:
             rows.append({"benchmark": bench, "mode": mode, "kind": "recompilation", "reason": reason, "count": None})
     return pd.DataFrame(rows, columns=["benchmark", "mode", "kind", "reason", "count"])
+
+
+def cold_vs_warm(engine, run_id: str) -> pd.DataFrame:
+    """Per compiled case: compile time, first call and compile CPU time cold and warm, the warm
+    build's cache hits and misses, and warm / cold."""
+    cols = ["benchmark", "mode", *COLD_WARM_METRICS, "warm_over_cold"]
+    df = run_metrics(engine, run_id, COLD_WARM_METRICS)
+    if df.empty:
+        return pd.DataFrame(columns=cols)
+    wide = df.pivot_table(index=["benchmark", "mode"], columns="metric", values="value").reset_index()
+    for m in COLD_WARM_METRICS:
+        if m not in wide:
+            wide[m] = np.nan
+    wide["warm_over_cold"] = wide["compile_time_warm"] / wide["compile_time"].where(wide["compile_time"] > 0)
+    wide["order"] = wide["mode"].map(MODE_ORDER).fillna(9)
+    return wide.sort_values(["benchmark", "order"])[cols].reset_index(drop=True)
+
+
+def compile_phase_growth(engine, run_id: str, baseline: str) -> pd.DataFrame:
+    """Per compiled case and compile phase, seconds in ``baseline`` and in ``run_id``, and per
+    graph kind (forward, backward, runtime, from the case details): which phase and which graph
+    grew. Rows sorted by growth, largest first."""
+    cols = ["benchmark", "mode", "where", "what", "before", "after", "grew_s"]
+    a = run_metrics(engine, baseline, COMPILE_PHASES)
+    b = run_metrics(engine, run_id, COMPILE_PHASES)
+    rows = []
+    if not a.empty and not b.empty:
+        both = a.merge(b, on=["benchmark", "mode", "metric"], suffixes=("_a", "_b"))
+        for r in both.itertuples():
+            rows.append({"benchmark": r.benchmark, "mode": r.mode, "where": "phase", "what": METRICS[r.metric].display,
+                         "before": r.value_a, "after": r.value_b, "grew_s": r.value_b - r.value_a})
+    det_a = {(bn, m): d for bn, m, d in reads.compiled_case_details(engine, baseline)}
+    for bn, m, d in reads.compiled_case_details(engine, run_id):
+        ga, gb = (det_a.get((bn, m)) or {}).get("compile_by_graph") or {}, d.get("compile_by_graph") or {}
+        for kind in sorted(set(ga) & set(gb)):
+            x, y = ga[kind].get("compile_time", 0.0), gb[kind].get("compile_time", 0.0)
+            rows.append({"benchmark": bn, "mode": m, "where": "graph", "what": kind, "before": x, "after": y,
+                         "grew_s": y - x})
+    df = pd.DataFrame(rows, columns=cols)
+    return df.sort_values("grew_s", ascending=False).reset_index(drop=True)
 
 
 def compare(engine, run_a: str, run_b: str) -> pd.DataFrame:

@@ -15,6 +15,46 @@ from perfwatch.store import verdicts as stored_verdicts
 REPORTED = catalogue.names(vs_baseline=True)
 
 
+# a compiled case's compile time grew when it grew by this much (relative) and by the metric's
+# min_abs: then the report names the phase and the graph that grew most
+COMPILE_GROWTH = 0.10
+
+
+def compile_growth(before: dict[str, float], after: dict[str, float], before_details: dict[str, Any],
+                   after_details: dict[str, Any]) -> dict[str, Any] | None:
+    """Where a case's compile time grew: the phase (catalogue's exclusive compile phases) and the
+    graph kind (forward, backward, runtime: ``compile_by_graph`` in the case details) that added
+    the most seconds; None when compile_time did not grow."""
+    b, a = before.get("compile_time"), after.get("compile_time")
+    if not b or a is None or a - b < max(COMPILE_GROWTH * b, catalogue.spec("compile_time").min_abs):
+        return None
+    grown = {p: after.get(p, 0.0) - before.get(p, 0.0) for p in catalogue.compile_phases() if p in after or p in before}
+    phase = max(grown, key=grown.get) if grown else None
+    bg, ag = before_details.get("compile_by_graph") or {}, after_details.get("compile_by_graph") or {}
+    graphs = {k: (ag.get(k) or {}).get("compile_time", 0.0) - (bg.get(k) or {}).get("compile_time", 0.0)
+              for k in set(bg) | set(ag)}
+    graph = max(graphs, key=graphs.get) if graphs and max(graphs.values()) > 0 else None
+    text = catalogue.spec(phase).display if phase else "compile"
+    if graph:
+        text += f" ({graph} graph)"
+    return {"change": a / b - 1, "before": b, "after": a, "phase": phase, "phase_s": grown.get(phase),
+            "graph": graph, "graph_s": graphs.get(graph) if graph else None, "text": text}
+
+
+def _case_details(engine, run_id: str) -> dict[tuple[str, str], dict[str, Any]]:
+    from perfwatch.store import dashboard_reads
+
+    return {(b, m): d for b, m, d in dashboard_reads.compiled_case_details(engine, run_id)}
+
+
+def _case_figures(records: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, float]]:
+    out: dict[tuple[str, str], dict[str, float]] = {}
+    for r in records:
+        if r["metric"]:
+            out.setdefault((r["benchmark"], r["mode"]), {})[r["metric"]] = r["value"]
+    return out
+
+
 def previous_run(engine, run: dict[str, Any]) -> str | None:
     """The last earlier finished run of the same suite, backend and machine."""
     for r in queries.list_runs(engine, limit=200, suite=run["suite"]):
@@ -43,7 +83,18 @@ def build_report(engine, run_id: str, baseline: str | None = None) -> dict[str, 
             d = by_case.get((*key, metric))
             c[f"{metric}_change"] = d["change"] if d else None
             c[f"{metric}_verdict"] = d["verdict"] if d else None
+    if baseline:  # where compile time grew: the phase and the graph (forward, backward) that added most
+        base_figs = _case_figures(queries.export_records(engine, [baseline]))
+        base_det, det = _case_details(engine, baseline), _case_details(engine, run_id)
+        for key, c in cases.items():
+            if key in base_figs and "compile_time" in c["metrics"]:
+                c["compile_growth"] = compile_growth(base_figs[key], c["metrics"], base_det.get(key, {}),
+                                                     det.get(key, {}))
     regressions = hist.list_regressions(engine, run_id=run_id)
+    grew = {(c["benchmark"], c["mode"]): c.get("compile_growth") for c in cases.values()}
+    for g in regressions:  # a stored compile regression says which phase and graph
+        if str(g.get("metric", "")).startswith("compile_time") and grew.get((g["benchmark"], g["mode"])):
+            g["where"] = grew[(g["benchmark"], g["mode"])]["text"]
     # what the gate judged, and the smallest change it could have seen per case (docs/verdict.md)
     judged = stored_verdicts.for_run(engine, run_id)
     for v in judged:
@@ -79,8 +130,17 @@ def to_markdown(rep: dict[str, Any]) -> str:
     if rep["regressions"]:
         lines += ["| benchmark | mode | metric | before | after | change | confidence |", "|---|---|---|---|---|---|---|"]
         for g in rep["regressions"]:
-            lines.append(f"| {g['benchmark']} | {g['mode']} | {g['metric']} | {g['before']:.4g} {g['unit']} | "
+            metric = g["metric"] + (f" ({g['where']})" if g.get("where") else "")
+            lines.append(f"| {g['benchmark']} | {g['mode']} | {metric} | {g['before']:.4g} {g['unit']} | "
                          f"{g['after']:.4g} {g['unit']} | {_pct(g['change'])} | {(1 - g['pvalue']) * 100:.2f}% |")
+        lines.append("")
+    grown = [c for c in rep["cases"] if c.get("compile_growth")]
+    if grown:
+        lines += ["| benchmark | mode | compile s | vs baseline | grew most in | by |", "|---|---|---|---|---|---|"]
+        for c in grown:
+            g = c["compile_growth"]
+            lines.append(f"| {c['benchmark']} | {c['mode']} | {g['after']:.1f} | {_pct(g['change'])} | {g['text']} | "
+                         f"+{(g['phase_s'] or 0):.1f} s |")
         lines.append("")
     graph = any("graph_time" in c["metrics"] for c in rep["cases"])
     head = ["benchmark", "mode", "status", "step ms", "vs baseline", "detectable"] + (["graph ms", "vs baseline"] if graph else []) \

@@ -21,12 +21,14 @@ import ast
 import hashlib
 import itertools
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from perfwatch import asvio
+from perfwatch.detect.model import usable
 from perfwatch.domain.errors import InputError
 from perfwatch.domain.results import LOWER, STATUS_ERROR, STATUS_OK, STATUS_UNSUPPORTED, CaseResult, CaseSpec, Metric, RunInfo
 from perfwatch.domain.series import params_key
@@ -34,6 +36,7 @@ from perfwatch.domain.series import params_key
 GENERIC_MODE, GENERIC_BACKEND, GENERIC_DTYPE = "asv", "cpu", "n/a"
 UNITS = {"seconds": "s"}  # asv's unit names that perfwatch spells otherwise
 _MAX_KEY = 255  # params_key and benchmark columns are VARCHAR(255)
+_COMMIT = re.compile(r"[0-9A-Za-z]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,8 @@ class ReadResult:
     imported: list[Imported]
     files: int
     stale: int  # results of benchmark versions benchmarks.json no longer has (asv hides them too)
+    # "<asv name> [params] at <commit> = inf": figures not stored (their cases are stored failed)
+    rejected: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -60,6 +65,7 @@ class _Case:
     failed: list[str] = field(default_factory=list)
     started: list[int] = field(default_factory=list)
     asv_names: list[str] = field(default_factory=list)
+    unusable: list[str] = field(default_factory=list)  # figures the detector could not use
 
 
 def _digest(*parts: Any) -> str:
@@ -67,7 +73,12 @@ def _digest(*parts: Any) -> str:
 
 
 def _iso_ms(ms: float | None) -> str | None:
-    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat()
+    if ms is None:
+        return None
+    try:
+        return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat()
+    except (OverflowError, OSError, ValueError, TypeError):  # Infinity, NaN, year 300000
+        raise ValueError(f"time {ms!r} (ms since 1970) is not a date") from None
 
 
 def _int(text: Any) -> int | None:
@@ -113,8 +124,12 @@ def _identify(name: str, bench: dict, combo: tuple, default_suite: str,
     return default_suite, name, mode, backend, GENERIC_DTYPE, values, str(bench.get("type") or "value")
 
 
-def _convert(res, machine: dict, benchmarks, default_suite: str, where: str) -> list[Imported]:
+def _convert(res, machine: dict, benchmarks, default_suite: str, where: str,
+             rejected: list[str] | None = None) -> list[Imported]:
     mname = machine["machine"]
+    # The commit is stored as the runs' git sha and names the export's files: an id, no path.
+    if not isinstance(res.commit_hash, str) or not _COMMIT.fullmatch(res.commit_hash):
+        raise InputError(f"{where}: commit_hash {res.commit_hash!r} is not a commit id (letters and digits)")
     groups: dict[tuple[str, str], dict[tuple, _Case]] = {}
     keys = sorted(res.get_result_keys(benchmarks))
     shim_tracks = _shim_tracks(keys)
@@ -140,6 +155,12 @@ def _convert(res, machine: dict, benchmarks, default_suite: str, where: str) -> 
             if value is None:  # asv: the benchmark failed
                 case.failed.append(key)
             elif isinstance(value, (int, float)) and not math.isnan(value):  # NaN: asv skipped it
+                if not usable(value):  # inf or 1e308 would poison the series' every sum (detect)
+                    what = f"{key}{list(combo) if combo else ''} at {res.commit_hash[:8]} on {mname} = {value!r}"
+                    case.unusable.append(what)
+                    if rejected is not None:
+                        rejected.append(what)
+                    continue
                 case.metrics.append(_metric(metric, float(value), UNITS.get(unit, unit), stats, samples))
     return [_run(res, machine, mname, suite, backend, cases) for (suite, backend), cases in sorted(groups.items())]
 
@@ -148,10 +169,13 @@ def _metric(name: str, value: float, unit: str, stats: dict | None, samples: lis
     stats = stats or {}
     q25, q75 = stats.get("q_25"), stats.get("q_75")
     n = stats.get("repeat")
+    spread = (q75 - q25) if usable(q25) and usable(q75) else None
+    # Side figures that are not numbers the analysis can use are left out, not stored.
+    kept = [float(s) for s in samples if usable(s)] if samples else []
     return Metric(name=name, value=value, unit=unit, direction=LOWER,  # asv has no "higher is better"
-                  spread=(q75 - q25) if q25 is not None and q75 is not None else None,
-                  n=int(n) if n is not None else None,
-                  samples=tuple(float(s) for s in samples) if samples else None)
+                  spread=spread if spread is not None and usable(spread) and spread >= 0 else None,
+                  n=int(n) if usable(n) and n == int(n) and 1 <= n <= 1e15 else None,
+                  samples=tuple(kept) or None)
 
 
 def _run(res, machine: dict, mname: str, suite: str, backend: str, cases: dict[tuple, _Case]) -> Imported:
@@ -173,6 +197,9 @@ def _run(res, machine: dict, mname: str, suite: str, backend: str, cases: dict[t
     for (benchmark, mode, pkey), c in sorted(cases.items()):
         if c.failed:
             status, error = STATUS_ERROR, f"asv recorded a failure for {', '.join(sorted(set(c.failed)))}"
+        elif c.unusable:
+            status, error = STATUS_ERROR, ("not stored, not a finite number within ±1e100: "
+                                           + "; ".join(c.unusable))
         elif c.metrics:
             status, error = STATUS_OK, None
         else:
@@ -212,6 +239,7 @@ def read_results_dir(path: str, default_suite: str = "asv") -> ReadResult:
     except bad as exc:
         raise _error(root / "benchmarks.json", exc) from None
     imported, files, stale = [], 0, 0
+    rejected: list[str] = []
     for mdir in sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")):
         result_files = sorted(f for f in mdir.glob("*.json") if f.name != "machine.json")
         if not result_files:
@@ -231,13 +259,13 @@ def read_results_dir(path: str, default_suite: str = "asv") -> ReadResult:
                 raise _error(f, exc) from None
             try:
                 stale += len(set(res.get_all_result_keys()) - res.get_result_keys(benchmarks))
-                imported += _convert(res, machine, benchmarks, default_suite, str(f))
+                imported += _convert(res, machine, benchmarks, default_suite, str(f), rejected)
             except (KeyError, TypeError, ValueError) as exc:  # well-formed JSON, malformed content
                 raise InputError(f"{f}: malformed asv result: {exc!r}") from None
             files += 1
     if not files:
         raise InputError(f"{path} holds no asv result files (expected {layout})")
-    return ReadResult(imported, files, stale)
+    return ReadResult(imported, files, stale, rejected)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from perfwatch import asvio
-from perfwatch.domain.errors import UsageError
+from perfwatch.domain.errors import InputError, UsageError
 from perfwatch.domain.results import STATUS_OK
 from perfwatch.store.writes import parse_time
 from perfwatch.domain.vocab import MODES
@@ -48,8 +48,20 @@ def _run_ids(engine, ref: str) -> list[str]:
 
 
 def _safe(text: str) -> str:
-    # Machine and environment names become file names.
-    return re.sub(r"[^A-Za-z0-9_.+-]", "_", text) or "_"
+    # Machine, commit and environment names become file and directory names: no separators,
+    # and no leading dot (".." would climb out of --output-dir, ".x" is hidden from asv).
+    name = re.sub(r"[^A-Za-z0-9_.+-]", "_", text) or "_"
+    return "_" + name[1:] if name.startswith(".") else name
+
+
+def _inside(output_dir: str, relative: str) -> str:
+    """``relative`` under ``output_dir``; an InputError if it would land anywhere else (the names
+    are sanitised first, so this only guards against a change to asv's naming)."""
+    root = os.path.realpath(output_dir)
+    path = os.path.realpath(os.path.join(root, relative))
+    if os.path.commonpath([root, path]) != root:
+        raise InputError(f"refusing to write {relative!r}: it lies outside --output-dir {output_dir}")
+    return path
 
 
 def _machine_names(summaries: list[dict]) -> dict[str, str]:
@@ -64,8 +76,8 @@ def _machine_names(summaries: list[dict]) -> dict[str, str]:
 
 def _env_name(s: dict) -> str:
     env = s["environment"] or {}
-    if env.get("asv_env_name"):  # a run imported from asv keeps its environment
-        return env["asv_env_name"]
+    if env.get("asv_env_name"):  # a run imported from asv keeps its environment (a file name: sanitised)
+        return _safe(str(env["asv_env_name"]))
     torch = s["torch_version"]
     return _safe(f"perfwatch-{s['size']}" + (f"-torch{torch}" if torch else ""))
 
@@ -84,7 +96,7 @@ def export_asv(engine, run_ref: str, output_dir: str) -> ExportSummary:
     from asv.benchmarks import Benchmarks
     from asv.config import Config
     from asv.machine import Machine
-    from asv.results import Results
+    from asv.results import Results, get_filename
     from asv.runner import BenchmarkResult
 
     from perfwatch.store import queries
@@ -100,7 +112,7 @@ def export_asv(engine, run_ref: str, output_dir: str) -> ExportSummary:
     # One asv result file per (machine, commit, environment); later runs win on a clash.
     files: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
     for s in sorted(with_commit, key=lambda s: s["created_at"] or ""):
-        files[(machines[s["machine"]], s["git_sha"], _env_name(s))].append(s)
+        files[(machines[s["machine"]], _safe(s["git_sha"]), _env_name(s))].append(s)
     values: dict[tuple, dict[tuple[str, str], float | None]] = defaultdict(dict)  # (file, asv name) -> combo -> value
     units: dict[str, str] = {}
     for fkey, runs in files.items():
@@ -131,6 +143,7 @@ def export_asv(engine, run_ref: str, output_dir: str) -> ExportSummary:
     for (machine, sha, env_name), runs in files.items():
         env = runs[-1]["environment"] or {}
         info = _machine_info(machine, env)
+        _inside(output_dir, os.path.join(machine, "machine.json"))
         m = Machine()
         m.__dict__.update(info)
         m.save(output_dir)
@@ -148,6 +161,7 @@ def export_asv(engine, run_ref: str, output_dir: str) -> ExportSummary:
             result.add_result(benchmarks[name], BenchmarkResult(result=row, samples=[None] * n, number=[None] * n,
                                                                 errcode=0, stderr="", profile=None),
                               started_at=created)
+        _inside(output_dir, get_filename(info["machine"], sha, env_name))
         result.save(output_dir)
     Benchmarks(conf, list(benchmarks.values())).save()
     return ExportSummary(runs=len(with_commit), files=len(files), benchmarks=len(benchmarks),

@@ -85,7 +85,7 @@ def cmd_ab(args: argparse.Namespace) -> int:
         pairs, only_base, only_head = measure.pair_specs(*(_supported(plans[a]) for a in measure.ARMS))
         if not pairs:
             raise UsageError("the base and head arms have no case in common to compare")
-        eng = engine(cfg)
+        eng = engine(cfg, write=True)  # stores results: creates or migrates the schema
         push_spool(eng, cfg)
         runs = {}
         for arm in arms:

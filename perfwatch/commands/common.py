@@ -6,8 +6,9 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, Iterator, TextIO
 
 
 def add_case_selection(p: argparse.ArgumentParser) -> None:
@@ -34,26 +35,59 @@ def config(args: argparse.Namespace, **extra: Any):
     return load_config({"db_url": getattr(args, "db", None), **extra})
 
 
-def engine(cfg, migrate: bool = True):
-    """A checked engine for the configured database, migrated to the current schema."""
-    from perfwatch.store.engine import check_connection, make_engine
-    from perfwatch.store.migrate import ensure_schema
+def engine(cfg, write: bool = False):
+    """A checked engine for the configured database.
 
-    eng = make_engine(cfg.resolved_db_url())
+    ``write=True`` (run, ab, import, demo-data, push): the commands that store results create
+    the schema or migrate it to the current one. Every other command only reads (or updates
+    rows that exist), so it never creates a table: a database without a perfwatch store, or with
+    one at an older schema, is exit 2 with what to run; its SQLite file is not even created.
+    """
+    from perfwatch.store.engine import check_connection, make_engine, reject_in_memory
+    from perfwatch.store.migrate import ensure_schema, require_schema
+
+    url = cfg.resolved_db_url()
+    if write:
+        reject_in_memory(url)
+    eng = make_engine(url, create=write)
     check_connection(eng)
-    if migrate:
+    if write:
         ensure_schema(eng)
+    else:
+        require_schema(eng)
     return eng
 
 
-def push_spool(eng, cfg, quiet: bool = False) -> tuple[int, int]:
+@contextmanager
+def open_output(path: str, newline: str | None = None) -> Iterator[TextIO]:
+    """``path`` opened for writing text; a missing folder or no permission is exit 2 with the
+    reason, never a traceback (report -o, export -o)."""
+    from perfwatch.domain.errors import UsageError
+
+    try:
+        f = open(path, "w", encoding="utf-8", newline=newline)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        with f:
+            yield f
+    except OSError as exc:  # the disk filled up (on a write or the final flush)
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def push_spool(eng, cfg, quiet: bool = False):
+    """Push the spool; returns its ``PushResult`` (unpacks as ``sent, left``)."""
     from perfwatch.store import spool
 
     path = spool.spool_path(cfg.resolved_spool_dir(), cfg.resolved_db_url())
-    sent, left = spool.push(eng, path)
+    result = spool.push(eng, path)
+    sent, left = result
+    for warning in result.warnings():  # torn lines skipped, a spool that could not be read or rewritten
+        print(f"perfwatch: {warning}", file=sys.stderr)
     if sent and not quiet:
-        print(f"pushed {sent} spooled result(s) to the database" + (f"; {left} still pending" if left else ""), file=sys.stderr)
-    return sent, left
+        print(f"pushed {sent} spooled result(s) to the database"
+              + (f"; {left} still pending ({result.reason})" if left else ""), file=sys.stderr)
+    return result
 
 
 def print_json(obj: Any) -> None:

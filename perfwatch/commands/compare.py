@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from perfwatch.cli import argtypes
 from perfwatch.commands.common import add_db, config, engine, fmt_change, jsonable, print_json
 from perfwatch.domain.errors import EXIT_OK
 
@@ -14,7 +15,7 @@ def register(sub) -> None:
     c.add_argument("run_b", metavar="RUN_B", help="new run id, prefix or 'latest'")
     c.add_argument("--metrics", default=None, help="comma-separated metrics (default: the headline ones); 'all' for every one")
     c.add_argument("--regressions-only", action="store_true")
-    c.add_argument("--alpha", type=float, default=0.01, help="significance level of the sample test (default 0.01)")
+    c.add_argument("--alpha", type=argtypes.probability, default=0.01, help="significance level of the sample test (default 0.01)")
     c.add_argument("--format", default="table", choices=["table", "json"])
     add_db(c)
     c.set_defaults(handler=cmd_compare)

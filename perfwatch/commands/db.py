@@ -18,18 +18,21 @@ def register(sub) -> None:
 
 
 def cmd_db(args: argparse.Namespace) -> int:
-    from perfwatch.store.engine import check_connection, make_engine, redact
+    from perfwatch.store.engine import check_connection, make_engine, redact, reject_in_memory
     from perfwatch.store.migrate import current_revision, head_revision, upgrade
 
+    if args.db_command not in ("upgrade", "current"):
+        raise UsageError("perfwatch db: expected an action: upgrade or current")
     cfg = config(args)
-    eng = make_engine(cfg.resolved_db_url())
+    writes = args.db_command == "upgrade"
+    if writes:
+        reject_in_memory(cfg.resolved_db_url())
+    eng = make_engine(cfg.resolved_db_url(), create=writes)  # `current` never creates a SQLite file
     check_connection(eng)
-    if args.db_command == "upgrade":
+    if writes:
         before = current_revision(eng)
         after = upgrade(eng)
         print(f"{redact(cfg.resolved_db_url())}: schema {before or '(empty)'} -> {after}")
     elif args.db_command == "current":
         print(f"{current_revision(eng) or '(empty)'} (head: {head_revision()})")
-    else:
-        raise UsageError("perfwatch db: expected an action: upgrade or current")
     return EXIT_OK

@@ -6,14 +6,15 @@ import argparse
 from datetime import datetime, timezone
 from typing import Any
 
+from perfwatch.cli import argtypes  # finite, in range: NaN would silence detection
 from perfwatch.commands.common import add_db, config, engine, fmt_change, jsonable, print_json
 from perfwatch.domain.errors import EXIT_OK, UsageError
 
 
 def add_thresholds(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--min-effect", type=float, default=None, help="smallest relative change reported (default 0.01)")
-    p.add_argument("--max-pvalue", type=float, default=None, help="largest p-value of a change (default 0.001)")
-    p.add_argument("--confirm", type=int, default=None, help="online: runs that must confirm a change before it alerts")
+    p.add_argument("--min-effect", type=argtypes.nonnegative, default=None, help="smallest relative change reported (default 0.01)")
+    p.add_argument("--max-pvalue", type=argtypes.pvalue, default=None, help="largest p-value of a change (default 0.001)")
+    p.add_argument("--confirm", type=argtypes.nonnegative_int, default=None, help="online: runs that must confirm a change before it alerts")
 
 
 def detect_config(args: argparse.Namespace):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from perfwatch.commands.common import add_db, config, engine
+from perfwatch.commands.common import add_db, config, engine, open_output
 from perfwatch.domain.errors import EXIT_OK, UsageError
 
 
@@ -47,7 +47,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         return n
 
     if args.output:
-        with open(args.output, "w", newline="") as f:
+        with open_output(args.output, newline="") as f:  # a bad path: exit 2, not a traceback
             n = write(f)
         what = f"run {run_ids[0]}" if len(run_ids) == 1 else f"{len(run_ids)} runs"
         print(f"wrote {n} record(s) of {what} to {args.output}", file=sys.stderr)

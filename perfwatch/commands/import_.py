@@ -31,9 +31,15 @@ def cmd_import(args: argparse.Namespace) -> int:
     # exits 2 with nothing written.
     read = read_results_dir(args.results_dir, default_suite=args.suite)
     cfg = config(args)
-    s = write_imported(engine(cfg), read)
+    s = write_imported(engine(cfg, write=True), read)
     print(f"imported {s.files} asv result file(s) as {s.runs} run(s), {s.cases} case(s) "
           f"({s.new_cases} new, {s.cases - s.new_cases} already stored) into {redact(cfg.resolved_db_url())}")
+    if read.rejected:
+        shown = read.rejected[:20]
+        print(f"warning: {len(read.rejected)} value(s) not stored, not a finite number within ±1e100; "
+              f"their cases are stored as failed (status error):\n  " + "\n  ".join(shown)
+              + (f"\n  ... and {len(read.rejected) - len(shown)} more" if len(read.rejected) > len(shown) else ""),
+              file=sys.stderr)
     if s.stale:
         print(f"skipped {s.stale} result(s) of benchmark versions that benchmarks.json no longer describes "
               f"(asv does not show them either)", file=sys.stderr)

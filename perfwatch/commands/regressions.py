@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from perfwatch.cli import argtypes
 from perfwatch.commands.common import add_db, config, engine, fmt_change, jsonable, print_json
 from perfwatch.domain.errors import EXIT_OK, UsageError
 
@@ -11,11 +12,11 @@ from perfwatch.domain.errors import EXIT_OK, UsageError
 def register(sub) -> None:
     g = sub.add_parser("regressions", help="list stored regressions; acknowledge or resolve one")
     g.add_argument("--state", default="open", choices=["open", "acknowledged", "resolved", "all"])
-    g.add_argument("--ack", type=int, metavar="ID", help="mark regression ID acknowledged")
-    g.add_argument("--resolve", type=int, metavar="ID", help="mark regression ID resolved")
-    g.add_argument("--reopen", type=int, metavar="ID", help="mark regression ID open again")
+    g.add_argument("--ack", type=argtypes.positive_int, metavar="ID", help="mark regression ID acknowledged")
+    g.add_argument("--resolve", type=argtypes.positive_int, metavar="ID", help="mark regression ID resolved")
+    g.add_argument("--reopen", type=argtypes.positive_int, metavar="ID", help="mark regression ID open again")
     g.add_argument("--note", help="with --ack/--resolve/--reopen: why")
-    g.add_argument("--limit", type=int, default=50)
+    g.add_argument("--limit", type=argtypes.positive_int, default=50)
     g.add_argument("--format", default="table", choices=["table", "json"])
     add_db(g)
     g.set_defaults(handler=cmd_regressions)
@@ -26,7 +27,7 @@ def cmd_regressions(args: argparse.Namespace) -> int:
     from perfwatch.cli.tables import render
 
     eng = engine(config(args))
-    actions = [(i, st) for i, st in ((args.ack, "acknowledged"), (args.resolve, "resolved"), (args.reopen, "open")) if i]
+    actions = [(i, st) for i, st in ((args.ack, "acknowledged"), (args.resolve, "resolved"), (args.reopen, "open")) if i is not None]
     if len(actions) > 1:
         raise UsageError("give one of --ack, --resolve, --reopen")
     if actions:

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from perfwatch.commands.common import add_db, config, engine, jsonable
+from perfwatch.commands.common import add_db, config, engine, jsonable, open_output
 from perfwatch.domain.errors import EXIT_OK
 
 
@@ -31,7 +31,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     text = to_markdown(rep) if args.format == "markdown" else json.dumps(
         {**rep, "regressions": [jsonable(r) for r in rep["regressions"]]}, indent=2, default=str) + "\n"
     if args.output:
-        with open(args.output, "w") as f:
+        with open_output(args.output) as f:
             f.write(text)
     else:
         sys.stdout.write(text)

@@ -8,8 +8,9 @@ import os
 import sys
 
 from perfwatch.commands.common import add_case_selection, add_db, config, engine, push_spool
+from perfwatch.commands.runs import close_stale_runs
 from perfwatch.domain.errors import (EXIT_CASES_FAILED, EXIT_GATE_UNAVAILABLE, EXIT_INTERRUPTED, EXIT_OK,
-                                     EXIT_REGRESSION, UsageError)
+                                     EXIT_REGRESSION, EXIT_RESULTS_LOST, UsageError)
 
 
 def register(sub) -> None:
@@ -31,6 +32,11 @@ def register(sub) -> None:
                           "fewer than the cores keeps a shared CPU runner's timings steady")
     run.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE", help="label the run (repeatable)")
     run.add_argument("--no-accuracy", action="store_true", help="skip the eager and float64 accuracy references")
+    run.add_argument("--warm-compile", action=argparse.BooleanOptionalAction, default=None,
+                     help="compiled modes: a second, build-only worker compiles again over the cold compile's "
+                          "caches (compile_time_warm; default: on; warm_compile in the config)")
+    run.add_argument("--compile-instructions", action="store_true",
+                     help="compiled modes: count the compile's instructions under callgrind (valgrind; slow)")
     run.add_argument("--json", action="store_true", help="print the run as JSON on stdout instead of a table")
     run.add_argument("--profile", action="store_true", help="record a short torch.profiler trace per case (TensorBoard)")
     run.add_argument("--profile-dir", default=None, help="trace log dir (default: <perfwatch home>/traces)")
@@ -91,13 +97,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     from perfwatch.cli.summary import summary_table
 
     cfg = config(args, timeout_s=args.timeout, min_time_s=args.min_time, processes=args.processes,
-                 max_time_s=args.max_time, precision=args.precision, threads=args.threads, interleave=args.interleave)
+                 max_time_s=args.max_time, precision=args.precision, threads=args.threads, interleave=args.interleave,
+                 warm_compile=args.warm_compile)
     runner.check_interleave(cfg.processes, cfg.interleave)
     req = runner.RunRequest(
         suite=args.suite, backend=args.backend, modes=runner.parse_modes(args.modes),
         benchmarks=tuple(b.strip() for b in args.benchmarks.split(",") if b.strip()),
         size=args.size, dtype=args.dtype, tags=parse_tags(args.tag), accuracy=not args.no_accuracy,
-        profile_dir=profile_dir(args),
+        profile_dir=profile_dir(args), warm_compile=cfg.warm_compile,
+        compile_instructions=args.compile_instructions,
     )
     # Everything checked before the first case: suite, benchmarks, modes, backend, database.
     gate_cfg = gate_config(args)
@@ -107,8 +115,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         from perfwatch.alerts.channels import from_config
 
         targets = from_config(cfg)
-    eng = engine(cfg)
+    eng = engine(cfg, write=True)  # stores results: creates or migrates the schema
     push_spool(eng, cfg)
+    close_stale_runs(eng)  # runs of runners killed outright (kill -9) end as interrupted, not running forever
     run = runner.new_run_info(plan, req)
     if plan.skipped:
         print(f"skipping (not for {plan.backend}): {', '.join(plan.skipped)}", file=sys.stderr)
@@ -120,7 +129,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                              processes=cfg.processes, interleave=cfg.interleave, on_repeat=progress.repeat)
 
     verdicts = []
-    if not args.no_detect and not outcome.spooled:
+    if not args.no_detect and not outcome.spooled and not outcome.lost:
         from perfwatch.analysis.gate import run_gate
 
         verdicts = run_gate(eng, run.run_id, gate_cfg)
@@ -133,7 +142,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                          for c in outcome.cases],
                "regressions": [v.to_dict() for v in regressions], "verdicts": [v.to_dict() for v in verdicts],
                "gate": {"alpha": gate_cfg.alpha, "min_effect": gate_cfg.min_effect, "baseline_runs": gate_cfg.baseline},
-               "spooled": outcome.spooled, "interrupted": outcome.interrupted}
+               "spooled": outcome.spooled, "lost": list(outcome.lost), "interrupted": outcome.interrupted}
         json.dump(doc, sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
     else:
@@ -152,9 +161,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     if req.profile_dir:
         print(f"profiler traces: {req.profile_dir}/{run.run_id} (tensorboard --logdir {req.profile_dir})", file=sys.stderr)
     if outcome.spooled:
-        print(f"the database was unreachable: {outcome.spooled} result(s) kept in the spool; "
-              f"`perfwatch push` (or the next run) writes them", file=sys.stderr)
-    if targets is not None and not outcome.spooled:
+        print(f"perfwatch: {outcome.spooled} result(s) kept in the spool, not in the database"
+              + (f" ({outcome.db_error})" if outcome.db_error else "")
+              + "; `perfwatch push` (or the next run) writes them", file=sys.stderr)
+    if outcome.lost:  # measured, but neither the database nor the spool would keep them: say what and why
+        print(f"perfwatch: {len(outcome.lost)} result(s) could not be kept and are lost: {', '.join(outcome.lost)}; "
+              f"the database: {outcome.db_error or 'refused'}; the spool: {outcome.spool_error or 'refused'}"
+              + ("; their figures are above" if not args.json else ""), file=sys.stderr)
+    if targets is not None and not outcome.spooled and not outcome.lost:
         from perfwatch.alerts.notify import notify_pending
 
         result = notify_pending(eng, targets, cfg.dashboard_url, args.announce_resolved)
@@ -163,9 +177,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"perfwatch: alert not sent: {err}", file=sys.stderr)
     if outcome.interrupted:
         return EXIT_INTERRUPTED
+    if outcome.lost:
+        if args.fail_on_regression:
+            print("perfwatch: the gate could not run (results lost)", file=sys.stderr)
+        return EXIT_RESULTS_LOST  # worse than an unjudged gate: some of this run is gone
     if args.fail_on_regression and outcome.spooled:
         # the results are not in the database: the gate could not judge, and a pass is not earned
-        print("perfwatch: the gate could not run (results spooled, database unreachable)", file=sys.stderr)
+        print("perfwatch: the gate could not run (results spooled, not in the database)", file=sys.stderr)
         return EXIT_GATE_UNAVAILABLE
     if args.fail_on_regression and regressions:
         return EXIT_REGRESSION  # the gate's answer wins over failed cases: it is what CI asked

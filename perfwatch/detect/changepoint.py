@@ -17,6 +17,7 @@ Integer counters go through counters.py instead.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Sequence
 
@@ -29,8 +30,9 @@ from perfwatch.detect.model import (
     Point,
     classify,
     relative_change,
+    usable,
 )
-from perfwatch.detect.segment import optimal_partition
+from perfwatch.detect.segment import partition
 from perfwatch.detect.robust import (
     lag1_autocorr,
     longrun_factor,
@@ -79,6 +81,14 @@ def drop_transients(cps: list[ChangePoint], max_len: int) -> list[ChangePoint]:
     return out
 
 
+def usable_positions(points: Sequence[Point]) -> list[int] | None:
+    """Positions of the points whose value the detector can use (model.usable), or None when
+    all can. Non-finite or overflowing figures (inf, 1e308) would turn every sum of the series
+    into inf or nan, so they are left out and the changes keep their positions in ``points``."""
+    ok = [i for i, p in enumerate(points) if usable(p.value)]
+    return None if len(ok) == len(points) else ok
+
+
 def estimate_noise(points: Sequence[Point], config: DetectConfig) -> tuple[float, float] | None:
     """(sigma, lag-1 autocorrelation) of a continuous series in the detector's working units,
     from the coarse estimation pass; None for counters and too-short series."""
@@ -91,6 +101,9 @@ def noise_model(points: Sequence[Point], config: DetectConfig
     """estimate_noise() plus the residuals of the coarse pass (each run minus the median of
     its coarse segment, in working units): the empirical noise distribution, tails included,
     that the online detector holds a young change's new runs against."""
+    keep = usable_positions(points)
+    if keep is not None:
+        points = [points[i] for i in keep]
     values = np.array([float(p.value) for p in points], dtype=float)
     if values.size < 4 * config.min_segment or looks_like_counter(values):
         return None
@@ -111,9 +124,11 @@ def detect_with_noise(
     at most ``max_transient`` runs dropped (0: none; the online detector cannot see the return
     of an excursion in time, so it passes 0)."""
     classify(0.0, 1.0, direction)  # validates direction
+    keep = usable_positions(points)
+    if keep is not None:  # e.g. an Infinity stored by an old import: skipped, never the series' end
+        cps = detect_with_noise([points[i] for i in keep], direction, config, is_integer, noise_floor, max_transient)
+        return [dataclasses.replace(cp, index=keep[cp.index]) for cp in cps]
     values = np.array([float(p.value) for p in points], dtype=float)
-    if not np.all(np.isfinite(values)):
-        raise ValueError("detect: values must be finite")
     if is_integer is None:
         is_integer = config.auto_integer and looks_like_counter(values)
     if is_integer:
@@ -166,7 +181,7 @@ class _Fit:
             self.phi = min(max(phi, 0.0), cfg.max_ar)
             self.yw = winsorize(y, self.sigma, cfg.clip)
             pen = mult * cfg.penalty * self.sigma**2 * longrun_factor(self.phi) * math.log(max(n, 3))
-            cps = optimal_partition(self.yw, w, pen, cfg.min_segment)
+            cps = partition(self.yw, w, pen, cfg.min_segment)
             cps, stats = self._prune(cps)
             if mult == 1.0:
                 break
@@ -188,13 +203,18 @@ class _Fit:
 
     def _prune(self, cps: list[int]) -> tuple[list[int], list[_Stat]]:
         cps = list(cps)
+        stats = [self._test(cps, i) for i in range(len(cps))]
         while True:
-            stats = [self._test(cps, i) for i in range(len(cps))]
             bad = [i for i, s in enumerate(stats) if not s.ok]
             if not bad:
                 return cps, stats
             worst = min(bad, key=lambda i: abs(stats[i].z))
-            del cps[worst]
+            del cps[worst], stats[worst]
+            # A change's test reads only its neighbours: re-test the two that now border the gap
+            # (re-testing all would be quadratic in the changes of a long history).
+            for i in (worst - 1, worst):
+                if 0 <= i < len(cps):
+                    stats[i] = self._test(cps, i)
 
     def _test(self, cps: list[int], i: int) -> _Stat:
         cfg, y, yw, w = self.cfg, self.y, self.yw, self.w

@@ -8,13 +8,15 @@ is accepted). Points come back sorted by ts. Every problem raises InputError nam
 from __future__ import annotations
 
 import csv
+import io
 import math
 from datetime import datetime
 
-from perfwatch.detect.model import DIRECTIONS, Point
+from perfwatch.detect.model import DIRECTIONS, MAX_MAGNITUDE, Point
 from perfwatch.domain.errors import InputError
 
 REQUIRED = ("series", "ts", "value")
+_MAX_N = 10**15  # samples per run: more would overflow the float arithmetic of its error
 
 
 def _ts(raw: str, where: str):
@@ -36,15 +38,38 @@ def _number(raw: str, what: str, where: str, integer: bool = False):
         raise InputError(f"{where}: {what} {raw!r} is not a number") from None
     if not integer and not math.isfinite(x):
         raise InputError(f"{where}: {what} {raw!r} is not finite")
+    # 1e308 is finite, but its square and sums are not: the detector's arithmetic would overflow.
+    if abs(x) > (_MAX_N if integer else MAX_MAGNITUDE):
+        raise InputError(f"{where}: {what} {raw!r} is out of range (magnitude above "
+                         f"{_MAX_N if integer else MAX_MAGNITUDE:g})")
     return x
+
+
+def _text(path) -> str:
+    """The file as text: UTF-8 (a byte-order mark is dropped). Anything else is an InputError
+    naming the line, rather than a guess at the encoding that would misspell series names."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise InputError(f"{path}: cannot read: {e.strerror}") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise InputError(f"{path}: line {line}: not UTF-8 text (byte 0x{raw[e.start]:02x}); save the CSV as "
+                         f"UTF-8, e.g. iconv -f latin1 -t utf-8 {path}") from None
 
 
 def read_series_csv(path) -> dict[str, tuple[str | None, list[Point]]]:
     """{series: (direction or None, points sorted by ts)}."""
     try:
-        f = open(path, newline="", encoding="utf-8")
-    except OSError as e:
-        raise InputError(f"{path}: cannot read: {e.strerror}") from None
+        return _read(path, io.StringIO(_text(path), newline=""))
+    except csv.Error as e:  # a NUL byte, an unterminated quote at the end, a huge field
+        raise InputError(f"{path}: not a CSV file: {e}") from None
+
+
+def _read(path, f) -> dict[str, tuple[str | None, list[Point]]]:
     with f:
         reader = csv.reader(f)
         header = next(reader, None)

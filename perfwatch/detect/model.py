@@ -3,6 +3,7 @@ found level change (ChangePoint). Frozen, no behaviour beyond validation."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,20 @@ DIRECTIONS = (LOWER, HIGHER)
 
 REGRESSION = "regression"
 IMPROVEMENT = "improvement"
+
+# Largest magnitude a run's figure may have. Far beyond any measurement (bytes, ns or FLOPs stay
+# below 1e30) and far enough below float's 1.8e308 that squares, sums over millions of runs and
+# differences stay finite: 1e308 is finite, but its square or its difference with -1e308 is not.
+MAX_MAGNITUDE = 1e100
+
+
+def usable(value: Any) -> bool:
+    """A figure the detector can work with: a finite number of magnitude <= MAX_MAGNITUDE."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return False
+    return math.isfinite(x) and abs(x) <= MAX_MAGNITUDE
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,9 @@ from typing import Sequence
 
 import numpy as np
 
-from perfwatch.detect.changepoint import detect_with_noise, noise_model
+from perfwatch.detect.changepoint import detect_with_noise, noise_model, usable_positions
 from perfwatch.detect.counters import looks_like_counter
-from perfwatch.detect.model import ChangePoint, DetectConfig, Point
+from perfwatch.detect.model import ChangePoint, DetectConfig, Point, usable
 
 
 def _near(cp: ChangePoint, others: Sequence[ChangePoint], tol: int, same_way: bool = False) -> bool:
@@ -138,6 +138,12 @@ def online_step(
     now, with raised_at = ts of the newest run, or None. Stateless: it compares what the
     detector sees now with what it saw one run earlier (``confirm`` runs earlier, then
     re-checked now)."""
+    if history and not usable(history[-1].value):
+        return None  # nothing new to judge: the newest run's figure is not a number to use
+    keep = usable_positions(history)
+    if keep is not None:  # unusable figures stored earlier are skipped, positions kept
+        cp = online_step([history[i] for i in keep], direction, config, is_integer)
+        return None if cp is None else dataclasses.replace(cp, index=keep[cp.index])
     n = len(history)
     k = config.confirm
     if n - k < max(config.min_history, 2):
@@ -173,6 +179,10 @@ def detect_online(
     """Replay ``points`` run by run and return each alert as it would have been raised
     (raised_at filled). Same decisions as calling online_step after every run, computed once
     per run instead of two or three times."""
+    keep = usable_positions(points)
+    if keep is not None:  # unusable figures (inf, 1e308) are skipped, positions kept
+        return [dataclasses.replace(cp, index=keep[cp.index])
+                for cp in detect_online([points[i] for i in keep], direction, config, is_integer)]
     tol = config.min_segment
     known: list[ChangePoint] = []
     pending: list[tuple[ChangePoint, int]] = []

@@ -7,6 +7,7 @@ typo fails before anything runs (exit 2).
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
@@ -42,6 +43,7 @@ class Config:
     processes: int = 1  # fresh worker processes per case; the step time is the median of their medians
     threads: int | None = None  # torch intra-op threads per worker (None: torch's default, one per core)
     interleave: bool = False  # with processes > 1: a case's processes spread over the run, round by round
+    warm_compile: bool = True  # compiled modes: a build-only worker over the cold compile's caches
     spool_dir: str | None = None
     slack_webhook: str | None = None
     webhook_url: str | None = None  # the generic JSON webhook alert channel ($PERFWATCH_WEBHOOK_URL)
@@ -59,30 +61,61 @@ class Config:
 _FIELDS = {f.name: f for f in fields(Config)}
 _ENV = {name: "PERFWATCH_" + name.upper() for name in _FIELDS}
 _ENV["slack_webhook"] = "PERFWATCH_SLACK_WEBHOOK"
+# The command-line flags whose names differ from their settings', for messages that name them.
+_FLAGS = {"db_url": "--db", "timeout_s": "--timeout", "min_time_s": "--min-time", "max_time_s": "--max-time"}
+
+
+# Bounds of the numeric settings: (lowest, highest, whether the highest is excluded). Every one
+# must also be finite: an infinite timeout would never kill a hung case, a NaN compares false
+# everywhere and so silently disables whatever check reads it.
+_RANGES: dict[str, tuple[float, float | None, str]] = {
+    "timeout_s": (0, None, "a number of seconds > 0"),
+    "min_time_s": (0, None, "a number of seconds > 0"),
+    "max_time_s": (0, None, "a number of seconds > 0"),
+    "precision": (0, 1, "a fraction: 0.01 means +-1%"),
+    "min_samples": (1, None, "a whole number >= 1"),
+    "max_samples": (1, None, "a whole number >= 1"),
+    "processes": (1, None, "a whole number >= 1"),
+    "threads": (1, None, "a whole number >= 1"),
+}
 
 
 def _coerce(name: str, value: Any, origin: str) -> Any:
     kind = _FIELDS[name].type
     if kind == "bool":
         return _coerce_bool(name, value, origin)
-    try:
-        if "float" in kind:
-            v = float(value)
-            if v <= 0:
-                raise ValueError("must be > 0")
-            if name == "precision" and v >= 1:
-                raise ValueError("a fraction: 0.01 means +-1%")
-            return v
-        if "int" in kind:
-            v = int(value)
-            if v <= 0:
-                raise ValueError("must be > 0")
-            return v
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{origin}: {name} = {value!r} is invalid ({exc})") from None
+    if "float" in kind or "int" in kind:
+        try:
+            return _number(name, value, whole="int" in kind)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ConfigError(f"{origin}: {name} = {value!r} is invalid ({exc})") from None
     if value is not None and not isinstance(value, str):
         raise ConfigError(f"{origin}: {name} must be a string, got {value!r}")
+    if isinstance(value, str) and "\x00" in value:
+        raise ConfigError(f"{origin}: {name} contains a NUL byte")
     return value
+
+
+def _number(name: str, value: Any, whole: bool) -> float | int:
+    # bool is an int to Python, but `timeout_s = true` in a TOML file is a mistake, not 1 s
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise TypeError("expected a number")
+    if whole:
+        if isinstance(value, float):  # `processes = 2.7` must not quietly become 2
+            raise ValueError("expected a whole number")
+        v: float | int = int(value)
+    else:
+        v = float(value)
+        if not math.isfinite(v):
+            raise ValueError("must be a finite number")
+    low, high, what = _RANGES.get(name, (0, None, "a number > 0"))
+    if whole and v < low:
+        raise ValueError(f"must be >= {low}" if low != 1 else "must be > 0")
+    if not whole and v <= low:
+        raise ValueError("must be > 0")
+    if high is not None and v >= high:
+        raise ValueError(what)
+    return v
 
 
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
@@ -91,7 +124,7 @@ _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
 def _coerce_bool(name: str, value: Any, origin: str) -> bool:
     if isinstance(value, bool):
         return value
-    text = str(value).strip().lower()
+    text = value.strip().lower() if isinstance(value, str) else None  # TOML's 1 is a number, not a yes
     if text in _TRUE or text in _FALSE:
         return text in _TRUE
     raise ConfigError(f"{origin}: {name} = {value!r} is invalid (expected true/false, 1/0 or yes/no)")
@@ -110,11 +143,15 @@ def _file_values(cwd: Path) -> tuple[dict[str, Any], str]:
 
 def _read_toml(path: Path, table: tuple[str, ...] | None) -> dict[str, Any]:
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from None
-    for key in table or ():
+    except UnicodeDecodeError:  # a binary file, or one saved in another encoding: TOML is UTF-8
+        raise ConfigError(f"cannot read {path}: not a UTF-8 text file (TOML must be UTF-8)") from None
+    for i, key in enumerate(table or ()):
         data = data.get(key, {})
+        if not isinstance(data, dict):  # `tool = 5` or `[[tool.perfwatch]]`
+            raise ConfigError(f"{path}: [{'.'.join((table or ())[:i + 1])}] must be a table, got {data!r}")
     return {k.replace("-", "_"): v for k, v in data.items()}
 
 
@@ -131,10 +168,20 @@ def load_config(overrides: dict[str, Any] | None = None, cwd: Path | None = None
             values[name] = _coerce(name, os.environ[env], f"environment {env}")
     for k, v in (overrides or {}).items():
         if v is not None:
-            values[k] = _coerce(k, v, f"--{k.replace('_', '-')}")
-    return replace(Config(), **values)
+            values[k] = _coerce(k, v, _FLAGS.get(k, f"--{k.replace('_', '-')}"))
+    cfg = replace(Config(), **values)
+    if cfg.min_samples > cfg.max_samples:
+        raise ConfigError(f"min_samples ({cfg.min_samples}) is more than max_samples ({cfg.max_samples})")
+    return cfg
 
 
 def redact(url: str) -> str:
-    """The URL with any password hidden, fit for messages and logs."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+    """The URL with any password hidden, fit for messages and logs.
+
+    Everything between ``user:`` and the *last* ``@`` goes: a password with an unencoded ``@``
+    (which SQLAlchemy splits at the first one) must not leave a fragment behind. A password
+    given as a query parameter (``?password=...``) is hidden too. An ordinary URL's redacted
+    form is unchanged from earlier releases, which matters: the spool file's name is its hash.
+    """
+    url = re.sub(r"(://[^:/@]*):.*@", r"\1:***@", url, flags=re.DOTALL)
+    return re.sub(r"([?&](?:password|passwd|pwd)=)[^&]*", r"\1***", url, flags=re.IGNORECASE)

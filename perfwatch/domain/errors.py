@@ -13,6 +13,7 @@ EXIT_USAGE = 2  # bad usage or configuration: nothing run, nothing written
 EXIT_CASES_FAILED = 3  # some cases failed; their status is stored
 EXIT_ALERT = 4  # an alert could not be sent; it stays pending for the next `perfwatch notify`
 EXIT_GATE_UNAVAILABLE = 5  # --fail-on-regression, but results were spooled: the gate could not judge
+EXIT_RESULTS_LOST = 6  # results measured but kept nowhere (database and spool both refused them)
 EXIT_INTERRUPTED = 130
 
 

@@ -96,6 +96,9 @@ class CaseSpec:
     accuracy: bool = True
     profile_dir: str | None = None  # --profile: where this case's torch.profiler trace goes
     timing_only: bool = False  # a repeat process (--processes): timing passes only
+    build_only: bool = False  # the warm-compile worker (perfwatch/measure/compile_cache.py): the build pass only
+    warm_compile: bool = False  # compiled modes: build again over the cold caches (compile_time_warm)
+    compile_instructions: bool = False  # --compile-instructions: one more cold build under callgrind
     # torch.compile keyword arguments for every ctx.compile() of the case (BenchContext.compile_options);
     # set through perfwatch.api, no CLI flag: a case's own call's keywords win over these
     compile_options: dict[str, Any] = field(default_factory=dict)

@@ -3,7 +3,8 @@
 A series is one metric of one case on one machine, under every run setting that changes what is
 measured. Those settings (threads, processes, precision target, size, dtype, ...) live in the
 case's parameters as the store sees them (``series_params``): a changed setting starts a new
-series and is never reported as a regression.
+series and is never reported as a regression. So does a changed definition of the metric itself
+(its catalogue ``version``, part of ``series_key``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,12 @@ def params_key(params: Mapping[str, Any] | None) -> str:
 
 def series_key(fingerprint: str, suite: str, benchmark: str, mode: str, backend: str, dtype: str, pkey: str,
                metric: str) -> str:
+    from perfwatch.domain.metrics import version
+
     raw = "\x1f".join((fingerprint, suite, benchmark, mode, backend, dtype, pkey, metric))
+    v = version(metric)
+    if v > 1:  # a changed definition starts a new series; version 1 keeps the keys stored before versions
+        raw += f"\x1fv{v}"
     return hashlib.sha256(raw.encode()).hexdigest()[:40]
 
 

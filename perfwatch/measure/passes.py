@@ -8,7 +8,8 @@ CUPTI, the profiler) never lands in another's figures. The order is part of the 
   - the profiler is the last pass that steps the timed build; then the build is dropped (unless
     the graph pass keeps it) and the CUDA cache emptied before the accuracy references are built;
   - the CUDA-graph replay last: a failed capture can spoil the stream for the rest of the process.
-A timing-only spec (the repeat processes of ``--processes``) runs the passes marked ``repeats``.
+A timing-only spec (the repeat processes of ``--processes``) runs the passes marked ``repeats``;
+a build-only spec (the warm-compile and instruction-count workers) runs the build pass alone.
 
 Adding a pass: one collector (perfwatch/collectors/, the interface in ``base.py``) and one entry
 here; its metrics go in the catalogue (perfwatch/domain/metrics.py) with ``produced_by`` = its name.
@@ -61,5 +62,7 @@ PASSES: tuple[Pass, ...] = (
 )
 
 
-def passes_for(timing_only: bool) -> tuple[Pass, ...]:
+def passes_for(timing_only: bool, build_only: bool = False) -> tuple[Pass, ...]:
+    if build_only:  # the warm-compile worker (perfwatch/measure/compile_cache.py): the build alone
+        return tuple(p for p in PASSES if p.name == "build")
     return tuple(p for p in PASSES if p.repeats) if timing_only else PASSES

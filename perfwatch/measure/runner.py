@@ -6,17 +6,28 @@ case ends as a stored status: a case is committed the moment it finishes, or spo
 the database cannot be reached, so a run killed half-way keeps every finished case. The exception
 is ``--interleave`` (``_execute_interleaved``): an ok case is final only when its last round is
 over, so ok cases are stored at the end of the run, or at Ctrl-C with the rounds that finished.
+
+A runner killed outright (kill -9) leaves nothing behind for long: its worker dies with it
+(``_die_with_parent``: PR_SET_PDEATHSIG on Linux, and a thread in the worker watching its parent
+everywhere), its temporary case folder (named after its pid) is removed by the next runner
+(``sweep_case_dirs``), and its run, left ``running``, is recognised as such by the next command
+through the runner's identity (``runner_identity``, kept in the run's environment) and closed
+as ``interrupted``.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
+import shutil
+import socket
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field, replace
@@ -64,6 +75,8 @@ class RunRequest:
     tags: dict[str, str] = field(default_factory=dict)
     accuracy: bool = True
     profile_dir: str | None = None  # --profile: traces go to <profile_dir>/<run id>/
+    warm_compile: bool = True  # compiled modes: a build-only worker over the cold caches (--no-warm-compile)
+    compile_instructions: bool = False  # --compile-instructions: a cold build under callgrind
 
 
 @dataclass(frozen=True)
@@ -82,6 +95,9 @@ class RunOutcome:
     cases: list[CaseResult]
     spooled: int = 0
     interrupted: bool = False
+    lost: tuple[str, ...] = ()  # records kept nowhere (the database and the spool refused), by name
+    db_error: str | None = None  # why the database refused (with spooled or lost records)
+    spool_error: str | None = None  # why the spool refused (with lost records)
 
     @property
     def failed(self) -> list[CaseResult]:
@@ -132,7 +148,8 @@ def plan(req: RunRequest, config: Config) -> Plan:
                  params=dict(b.params), suite_source=source, min_time_s=config.min_time_s,
                  min_samples=config.min_samples, max_samples=config.max_samples, max_time_s=config.max_time_s,
                  precision=config.precision, threads=config.threads, accuracy=req.accuracy,
-                 profile_dir=req.profile_dir)
+                 profile_dir=req.profile_dir, warm_compile=req.warm_compile and m != "eager",
+                 compile_instructions=req.compile_instructions and m != "eager")
         for b in runnable
         for m in req.modes
     )
@@ -143,6 +160,7 @@ def new_run_info(p: Plan, req: RunRequest) -> RunInfo:
     from perfwatch.collectors.environment import collect_environment, machine_fingerprint
 
     env = collect_environment()
+    env["runner"] = runner_identity()  # lets a later command tell a live run from one killed outright
     now = datetime.now(timezone.utc)
     run_id = now.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     return RunInfo(
@@ -162,6 +180,146 @@ def new_run_info(p: Plan, req: RunRequest) -> RunInfo:
     )
 
 
+def _read(path: str) -> str | None:
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def _proc_start(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot, Linux), so a reused pid is told apart."""
+    stat = _read(f"/proc/{pid}/stat")
+    if not stat:
+        return None
+    return stat.rsplit(")", 1)[-1].split()[19]  # field 22; the name before ")" may hold spaces
+
+
+def _pid_namespace() -> str | None:
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+
+
+def runner_identity() -> dict:
+    """This process as a later command can check it: host, pid, start time, boot, pid namespace."""
+    pid = os.getpid()
+    return {"host": socket.gethostname(), "pid": pid, "start": _proc_start(pid),
+            "boot": _read("/proc/sys/kernel/random/boot_id"), "pidns": _pid_namespace()}
+
+
+def _pid_alive(pid: int) -> bool:
+    stat = _read(f"/proc/{pid}/stat")
+    if stat and stat.rsplit(")", 1)[-1].split()[0] in ("Z", "X"):
+        return False  # dead, not yet reaped (a container's pid 1 may never reap it)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def runner_gone(ident: dict | None) -> bool:
+    """True only when the process a run's identity names is certainly gone; anything that cannot be
+    judged from here (another host, another container, an older run without identity) is alive."""
+    if not ident or not ident.get("pid") or ident.get("host") != socket.gethostname():
+        return False
+    boot = _read("/proc/sys/kernel/random/boot_id")
+    if ident.get("boot") and boot and ident["boot"] != boot:
+        return True  # rebooted since
+    if ident.get("pidns") != _pid_namespace():
+        return False  # another pid namespace (a container with the same hostname): its pids are not ours
+    pid = int(ident["pid"])
+    if not _pid_alive(pid):
+        return True
+    start = _proc_start(pid)
+    return bool(ident.get("start") and start and start != ident["start"])  # the pid was reused
+
+
+CASE_DIR_PREFIX = "perfwatch-case-"
+_CASE_DIR = re.compile(re.escape(CASE_DIR_PREFIX) + r"(\d+)-")
+_swept = False
+
+
+def sweep_case_dirs() -> int:
+    """Remove temporary case folders whose runner is gone (killed before it could); their names
+    carry the runner's pid. Returns how many were removed."""
+    removed = 0
+    tmp = tempfile.gettempdir()
+    try:
+        names = os.listdir(tmp)
+    except OSError:
+        return 0
+    for name in names:
+        m = _CASE_DIR.match(name)
+        if not m or int(m.group(1)) == os.getpid() or _pid_alive(int(m.group(1))):
+            continue
+        path = os.path.join(tmp, name)
+        try:
+            if os.stat(path).st_uid != os.getuid():
+                continue  # another user's: theirs to clean
+        except (OSError, AttributeError):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed += not os.path.exists(path)
+    return removed
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> Callable[[], None] | None:
+    """A preexec_fn that has the kernel SIGKILL the worker when its runner dies (Linux)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+
+    def preexec() -> None:
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the runner died before the line above took effect
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return preexec
+
+
+def _watch_parent(parent: int, every_s: float = 0.5) -> None:
+    """In the worker: when the runner is gone (the worker re-parented), kill the worker's whole
+    process group (it leads one), its own children included. The fallback where there is no
+    PR_SET_PDEATHSIG, and the reaper of the worker's children where there is."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every_s)
+        try:
+            os.killpg(0, signal.SIGKILL)
+        finally:
+            os._exit(137)
+
+    threading.Thread(target=watch, name="perfwatch-parent-watch", daemon=True).start()
+
+
+def worker_main() -> None:
+    """The worker's entry point as the runner starts it: the parent watch, then the worker."""
+    parent = int(os.environ.get("PERFWATCH_RUNNER_PID") or 0)
+    if parent:
+        _watch_parent(parent)
+    from perfwatch.measure.worker import main
+
+    sys.exit(main(sys.argv))
+
+
+# `python -c` so the parent watch starts before the worker imports anything (argv[1:] as before)
+WORKER_BOOT = "from perfwatch.measure.runner import worker_main; worker_main()"
+
+
 @dataclass(frozen=True)
 class Launch:
     """How a worker process is started, when not as this very interpreter and environment:
@@ -179,7 +337,12 @@ def run_worker(spec: CaseSpec, run_id: str, timeout_s: float, launch: Launch | N
     case_id = uuid.uuid4().hex
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="perfwatch-case-") as tmp:
+    global _swept
+    if not _swept:  # once per runner: folders left by runners killed before they could clean up
+        _swept = True
+        sweep_case_dirs()
+    # Named after this runner's pid, so the next runner knows whose it was.
+    with tempfile.TemporaryDirectory(prefix=f"{CASE_DIR_PREFIX}{os.getpid()}-") as tmp:
         spec_path, result_path, log_path = (os.path.join(tmp, n) for n in ("spec.json", "result.json", "worker.log"))
         with open(spec_path, "w") as f:
             json.dump(spec.to_dict(), f)
@@ -188,10 +351,11 @@ def run_worker(spec: CaseSpec, run_id: str, timeout_s: float, launch: Launch | N
         pkg_root = str(Path(__file__).resolve().parents[2])
         paths = [pkg_root, *launch.pythonpath, *([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])]
         env["PYTHONPATH"] = os.pathsep.join(paths)
+        env["PERFWATCH_RUNNER_PID"] = str(os.getpid())
         with open(log_path, "w") as log:
-            proc = subprocess.Popen([launch.python or sys.executable, "-m", "perfwatch.measure.worker", spec_path, result_path],
+            proc = subprocess.Popen([launch.python or sys.executable, "-c", WORKER_BOOT, spec_path, result_path],
                                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    env=env, start_new_session=True)
+                                    env=env, start_new_session=True, preexec_fn=_die_with_parent(os.getpid()))
             try:
                 proc.wait(timeout=timeout_s)
                 timed_out = False
@@ -240,14 +404,15 @@ def run_case(p: Plan, spec: CaseSpec, run_id: str, timeout_s: float, processes: 
     """One case: a worker process (or ``processes`` of them, combined); never raises for the case."""
     from perfwatch.measure import repeats
 
+    from perfwatch.measure import compile_cache
+
     unsupported = _unsupported(p, spec, run_id)
     if unsupported:
         return unsupported
     try:
-        case = run_worker(spec, run_id, timeout_s)
-        if processes > 1 and _repeatable(case):
-            more = [run_worker(repeats.repeat_spec(spec), run_id, timeout_s) for _ in range(processes - 1)]
-            case = repeats.combine(case, more)
+        # a compiled case compiles cold over caches of its own, then warm over them (compile_cache.py)
+        case = compile_cache.run_compiled(spec, run_id, timeout_s, processes, run_worker, repeats.repeat_spec,
+                                          repeats.combine, _repeatable)
     except OSError as exc:  # could not even start a process
         case = cannot_start(spec, run_id, exc)
     return case
@@ -315,6 +480,10 @@ def execute(p: Plan, run: RunInfo, sink: "Sink", timeout_s: float,
         _execute_in_turn(p, specs, run, sink, timeout_s, processes, outcome, on_start, on_end)
     sink.run_finished(run, len(outcome.cases), len(outcome.failed), "interrupted" if outcome.interrupted else "finished")
     outcome.spooled = sink.spooled
+    # A plain sink (a test's list) keeps everything; the store's says what it could not keep.
+    outcome.lost = tuple(sink.lost_names()) if hasattr(sink, "lost_names") else ()
+    outcome.db_error = getattr(sink, "db_error", None)
+    outcome.spool_error = getattr(sink, "spool_error", None)
     return outcome
 
 

@@ -16,7 +16,11 @@ of passes (perfwatch/measure/passes.py), each a collector (perfwatch/collectors/
      max-autotune, whose compiled steps are CUDA-graph replays already.
 A build or timing failure is the case's (its status from ``failure_status``); a failed memory,
 unified-memory, profiler or graph pass records ``<name>_status`` and the case goes on. A
-timing-only spec (the repeat processes of ``--processes``) stops after pass 2.
+timing-only spec (the repeat processes of ``--processes``) stops after pass 2; a build-only spec
+(the warm-compile worker over the cold one's caches, perfwatch/measure/compile_cache.py) runs
+pass 1 alone, warming up until compilation settles. Compile caches are wherever the runner's
+environment points them (a fresh directory per compiled case: TORCHINDUCTOR_CACHE_DIR,
+TRITON_CACHE_DIR), set before this process imports torch.
 """
 
 from __future__ import annotations
@@ -78,7 +82,7 @@ def measure_case(spec: CaseSpec, passes: tuple[Pass, ...] | None = None) -> Work
     import torch
 
     ctx = open_case(spec)
-    table = passes if passes is not None else passes_for(spec.timing_only)
+    table = passes if passes is not None else passes_for(spec.timing_only, spec.build_only)
     collectors = [(p, p.collector()) for p in table]
     details: dict[str, Any] = {"threads": torch.get_num_threads()}  # intra-op threads this case ran with
     open_: list[tuple[Pass, Collector]] = []  # started, not yet stopped (a span reaches a later pass)

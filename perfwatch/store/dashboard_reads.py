@@ -18,11 +18,12 @@ from sqlalchemy.engine import Engine
 
 from perfwatch.store.db_errors import store_errors
 from perfwatch.store.models import Case, Machine, Measurement, Regression, Run, Series
+from perfwatch.store.queries import check_limit, refused_values
 from perfwatch.store.rows import Table
 
 
 def _table(engine: Engine, stmt, columns: Sequence[str] | None = None) -> Table:
-    with store_errors(), engine.connect() as conn:
+    with refused_values(), store_errors(), engine.connect() as conn:
         res = conn.execute(stmt)
         # Plain tuples: pandas 3 misreads SQLAlchemy Row objects as a 2-D array of one dtype.
         return Table(tuple(columns or res.keys()), [tuple(r) for r in res])
@@ -48,6 +49,7 @@ def catalog(engine: Engine) -> Table:
 
 def recent_runs(engine: Engine, limit: int) -> Table:
     """The newest runs (via ix_runs_created_at)."""
+    check_limit(limit)
     stmt = (select(Run.id.label("run_id"), Run.created_at, Run.suite, Run.backend, Run.size, Run.status, Run.git_sha,
                    Run.torch_version, Machine.hostname.label("machine"), Machine.gpu)
             .join(Machine, Machine.id == Run.machine_id)

@@ -12,11 +12,11 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError
 
 from perfwatch.domain.config import redact  # noqa: F401  (re-exported)
-from perfwatch.domain.errors import ConfigError
-from perfwatch.store.db_errors import store_errors
+from perfwatch.domain.errors import ConfigError, StoreError
+from perfwatch.store.db_errors import first_line, store_errors
 
 SQLITE_BUSY_MS = 60_000
 
@@ -27,18 +27,54 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str) -> Engine:
-    url = normalize_url(url)
+def no_store(url: str) -> str:
+    """What a read-only command says about a database that holds no perfwatch store."""
+    return (f"no perfwatch store at {redact(url)}; run `perfwatch run` or `perfwatch db upgrade` first "
+            "(commands that only read never create one)")
+
+
+def _parse(url: str):
+    if "\x00" in url:
+        raise ConfigError("invalid database URL: it contains a NUL byte")
     try:
         parsed = make_url(url)
     except ArgumentError:
         raise ConfigError(f"invalid database URL {redact(url)!r}; expected sqlite:///path/to/file.db or postgresql+psycopg://user@host/db") from None
+    except ValueError:  # SQLAlchemy's int() of the port
+        raise ConfigError(f"invalid database URL {redact(url)!r}: the port must be a number") from None
+    if parsed.host and "@" in parsed.host:
+        # SQLAlchemy splits user:password@host at the first '@': the rest of the password would be
+        # taken for the host (and shown in the driver's "cannot resolve host" message)
+        raise ConfigError(f"invalid database URL {redact(url)!r}: an '@' in the password must be written %40")
+    return parsed
+
+
+def _is_memory(parsed) -> bool:
+    db = parsed.database or ""
+    return (parsed.get_backend_name() == "sqlite"
+            and (db in ("", ":memory:") or db.startswith("file::memory:") or parsed.query.get("mode") == "memory"))
+
+
+def reject_in_memory(url: str) -> None:
+    """A command that stores refuses an in-memory SQLite database: it would exit 0 having kept nothing."""
+    if _is_memory(_parse(normalize_url(url))):
+        raise ConfigError(f"{redact(url)} is an in-memory SQLite database: whatever is stored there is gone when "
+                          "perfwatch exits; give a file, e.g. sqlite:///perfwatch.db")
+
+
+def make_engine(url: str, create: bool = True) -> Engine:
+    """The engine for ``url``. ``create=False`` (read-only commands): a SQLite file that does not
+    exist is not created (nor its folder); it is a StoreError saying there is no store."""
+    url = normalize_url(url)
+    parsed = _parse(url)
     backend = parsed.get_backend_name()
     if backend not in ("sqlite", "postgresql"):
         raise ConfigError(f"unsupported database {backend!r} in {redact(url)!r}; perfwatch stores in SQLite or Postgres")
     try:
         if backend == "sqlite":
-            return _sqlite_engine(parsed)
+            return _sqlite_engine(parsed, create, url)
+        if parsed.port is not None and not 0 < parsed.port < 65536:
+            raise ConfigError(f"invalid database URL {redact(url)!r}: port {parsed.port} is out of range")
         return create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 10})
     except NoSuchModuleError:
         raise ConfigError(f"no driver for {redact(url)!r}") from None
@@ -49,14 +85,17 @@ def make_engine(url: str) -> Engine:
         raise MissingExtra(f"the database driver is missing ({exc.name}); install it with: {install_hint('postgres')}") from None
 
 
-def _sqlite_engine(parsed) -> Engine:
+def _sqlite_engine(parsed, create: bool = True, url: str = "") -> Engine:
     db = parsed.database
-    if db and db != ":memory:":
+    if db and not _is_memory(parsed):
         path = Path(db).expanduser()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(f"cannot create the directory for {path}: {exc}") from None
+        if not create and not path.is_file():
+            raise StoreError(no_store(url or str(parsed)))
+        if create:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(f"cannot create the directory for {path}: {exc}") from None
         parsed = parsed.set(database=str(path))
     engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_MS / 1000})
 
@@ -82,5 +121,9 @@ def _sqlite_engine(parsed) -> Engine:
 def check_connection(engine: Engine) -> None:
     """Fail early and clearly when the database cannot be reached."""
     where = redact(str(engine.url.render_as_string(hide_password=True)))
-    with store_errors(f"cannot reach the database {where}"), engine.connect() as conn:
-        conn.execute(text("SELECT 1"))
+    try:
+        with store_errors(f"cannot reach the database {where}"), engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except DatabaseError as exc:  # what store_errors leaves: SQLite's "file is not a database"
+        hint = " (is it an SQLite database file?)" if engine.dialect.name == "sqlite" else ""
+        raise StoreError(f"cannot open the database {where}: {first_line(exc)}{hint}") from None

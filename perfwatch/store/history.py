@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from perfwatch.domain.errors import UsageError
 from perfwatch.store.models import Announcement, Case, Machine, Measurement, Regression, Run, Series
-from perfwatch.store.queries import _iso, _read, as_utc
+from perfwatch.store.queries import _iso, _read, as_utc, check_limit
 from perfwatch.store.writes import _insert, with_retry
 
 STATES = ("open", "acknowledged", "resolved")
@@ -142,6 +142,7 @@ def _out(r) -> dict[str, Any]:
 
 def list_regressions(engine: Engine, state: str | None = None, run_id: str | None = None, ids: list[int] | None = None,
                      limit: int | None = None) -> list[dict[str, Any]]:
+    check_limit(limit)
     stmt = _regression_query()
     if state:
         stmt = stmt.where(Regression.state == state)
@@ -158,6 +159,8 @@ def list_regressions(engine: Engine, state: str | None = None, run_id: str | Non
 def set_state(engine: Engine, regression_id: int, state: str, note: str | None = None) -> None:
     if state not in STATES:
         raise UsageError(f"unknown state {state!r}; valid: {', '.join(STATES)}")
+    if note and "\x00" in note:  # Postgres refuses it in a text column (the dashboard's note box)
+        raise UsageError("a note cannot contain a NUL byte")
 
     def go(conn: Connection) -> int:
         values: dict[str, Any] = {"state": state, "updated_at": datetime.now(timezone.utc)}

@@ -8,6 +8,7 @@ from sqlalchemy.engine import Engine
 
 from perfwatch.domain.errors import StoreError
 from perfwatch.store.db_errors import store_errors
+from perfwatch.store.engine import no_store, redact
 from perfwatch.store.locks import db_lock
 
 
@@ -28,14 +29,23 @@ def _alembic_config(connection):
     return cfg
 
 
-def head_revision() -> str:
-    from alembic.script import ScriptDirectory
-
+def _script():
     from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
     cfg = Config()
     cfg.set_main_option("script_location", str(migrations_dir()))
-    return ScriptDirectory.from_config(cfg).get_current_head()
+    return ScriptDirectory.from_config(cfg)
+
+
+def head_revision() -> str:
+    return _script().get_current_head()
+
+
+def known_revision(revision: str) -> bool:
+    """Whether this perfwatch's migrations know ``revision`` (not: another application's
+    alembic_version table, or a store written by a newer perfwatch)."""
+    return revision in {r.revision for r in _script().walk_revisions()}
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -57,7 +67,35 @@ def upgrade(engine: Engine, revision: str = "head") -> str | None:
     return current_revision(engine)
 
 
+def _where(engine: Engine) -> str:
+    return redact(engine.url.render_as_string(hide_password=True))
+
+
+def _check_known(engine: Engine, current: str) -> None:
+    if not known_revision(current):
+        raise StoreError(f"the database {_where(engine)} is at schema revision {current!r}, which this perfwatch does "
+                         f"not know (its newest is {head_revision()}): a newer perfwatch wrote it, or it is another "
+                         "application's database")
+
+
 def ensure_schema(engine: Engine) -> None:
-    """Migrate to head if the database is behind (a new database is created on first use)."""
-    if current_revision(engine) != head_revision():
+    """Migrate to head if the database is behind (a new database is created on first use).
+    Only the commands that store results call this."""
+    current = current_revision(engine)
+    if current is not None:
+        _check_known(engine, current)
+    if current != head_revision():
         upgrade(engine)
+
+
+def require_schema(engine: Engine) -> None:
+    """For the commands that only read: the store must exist at the current schema. Neither
+    is fixed here (a read never creates tables, say in a server's maintenance database)."""
+    current = current_revision(engine)
+    if current is None:
+        raise StoreError(no_store(_where(engine)))
+    _check_known(engine, current)
+    head = head_revision()
+    if current != head:
+        raise StoreError(f"the perfwatch store at {_where(engine)} is at schema {current}, this perfwatch needs "
+                         f"{head}: run `perfwatch db upgrade` (or any `perfwatch run`) to migrate it")

@@ -3,11 +3,13 @@ export records and samples as plain dicts and lists — the read side of the sto
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Iterator
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DataError
 
 from perfwatch.domain.errors import UsageError
 from perfwatch.domain.vocab import MODES
@@ -28,12 +30,44 @@ def _iso(dt: datetime | None) -> str | None:
 
 
 def _read(engine: Engine, stmt) -> list[Any]:
-    with store_errors(), engine.connect() as conn:
+    with refused_values(), store_errors(), engine.connect() as conn:
         return list(conn.execute(stmt).mappings())
+
+
+NUL_REFUSED = "PostgreSQL text fields cannot contain NUL"
+
+
+@contextmanager
+def refused_values() -> Iterator[None]:
+    """A read given a value the database cannot even compare (a NUL byte on Postgres, from a
+    dashboard link or a script): the caller's bad input, exit 2, not a traceback with the SQL.
+    SQLite compares such a value, and finds nothing."""
+    try:
+        yield
+    except DataError as exc:
+        if NUL_REFUSED not in str(exc.orig):
+            raise  # any other DataError on a read is perfwatch's bug: keep its traceback
+        bad = next((v for v in _values(exc.params) if isinstance(v, str) and "\x00" in v), None)
+        raise UsageError(f"a value contains a NUL byte, which the database cannot search for: {bad!r}") from None
+
+
+def _values(params: Any) -> Iterator[Any]:
+    for v in (params.values() if isinstance(params, dict) else params or ()):
+        if isinstance(v, (list, tuple, dict)):
+            yield from _values(v)
+        else:
+            yield v
+
+
+def check_limit(limit: int | None) -> None:
+    """Postgres refuses a negative LIMIT (with the statement in its error); SQLite reads it as none."""
+    if limit is not None and limit < 0:
+        raise UsageError(f"a limit must be >= 0, got {limit}")
 
 
 def list_runs(engine: Engine, limit: int = 20, suite: str | None = None) -> list[RunRow]:
     """The newest runs first."""
+    check_limit(limit)
     stmt = (
         select(Run.id, Run.created_at, Run.suite, Run.backend, Run.size, Run.status, Run.cases_total, Run.cases_failed,
                Run.git_sha, Run.git_branch, Run.torch_version, Machine.hostname)

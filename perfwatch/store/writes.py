@@ -8,7 +8,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Callable, TypeVar
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
@@ -187,3 +187,35 @@ def finish_run(engine: Engine, run: RunInfo, finished_at: str, total: int, faile
         )
 
     with_retry(engine, go)
+
+
+def close_stale_runs(engine: Engine, is_gone: Callable[[dict[str, Any] | None], bool]) -> list[tuple[str, dict[str, Any]]]:
+    """Close as ``interrupted`` every ``running`` run whose runner ``is_gone`` (given the runner
+    identity kept in the run's environment), with the cases it stored counted. Returns (run id,
+    identity) of each closed. Only a read when nothing is stale: no write lock per command."""
+    from perfwatch.domain.results import STATUS_OK, STATUS_UNSUPPORTED
+    from perfwatch.store.db_errors import store_errors
+
+    with store_errors(), engine.connect() as conn:
+        running = conn.execute(select(Run.id, Run.environment, Run.created_at).where(Run.status == "running")).all()
+    stale = [(rid, (env or {}).get("runner"), created) for rid, env, created in running
+             if is_gone((env or {}).get("runner"))]
+    if not stale:
+        return []
+
+    def go(conn: Connection) -> list[tuple[str, dict[str, Any]]]:
+        closed = []
+        for rid, ident, created in stale:
+            total = conn.execute(select(func.count()).select_from(Case).where(Case.run_id == rid)).scalar_one()
+            failed = conn.execute(select(func.count()).select_from(Case).where(
+                Case.run_id == rid, Case.status.not_in([STATUS_OK, STATUS_UNSUPPORTED]))).scalar_one()
+            # when it died is unknown: the start of its last stored case is the latest it is known alive
+            last = conn.execute(select(func.max(Case.started_at)).where(Case.run_id == rid)).scalar_one()
+            res = conn.execute(update(Run).where(Run.id == rid, Run.status == "running")  # not if it was closed meanwhile
+                               .values(status="interrupted", finished_at=last or created, cases_total=total,
+                                       cases_failed=failed))
+            if res.rowcount:
+                closed.append((rid, ident))
+        return closed
+
+    return with_retry(engine, go)

@@ -32,7 +32,12 @@ def _as_suite(obj: Any, origin: str) -> Suite:
     if hasattr(obj, "SUITE"):
         obj = obj.SUITE
     if callable(obj) and not isinstance(obj, Suite):
-        obj = obj()
+        try:
+            obj = obj()
+        except SystemExit as exc:
+            raise SuiteError(f"{origin}: building the suite called sys.exit({exc.code!r})") from None
+        except Exception as exc:  # the user's code
+            raise SuiteError(f"{origin}: building the suite failed: {type(exc).__name__}: {exc}") from exc
     if not isinstance(obj, Suite):
         raise SuiteError(f"{origin} does not define a perfwatch Suite (expected SUITE = Suite(...))")
     return obj
@@ -57,6 +62,10 @@ def load_suite_file(path: str) -> Suite:
         sys.path.insert(0, folder)
     try:
         spec.loader.exec_module(module)
+    except SystemExit as exc:  # sys.exit() at import would end perfwatch itself, silently, with its code
+        sys.modules.pop(mod_name, None)
+        raise SuiteError(f"suite file {path} called sys.exit({exc.code!r}) while being imported; "
+                         "a suite module must only define SUITE") from None
     except Exception as exc:  # the user's code: any error is theirs to see
         sys.modules.pop(mod_name, None)
         raise SuiteError(f"suite file {path} failed to import: {type(exc).__name__}: {exc}") from exc
@@ -78,6 +87,8 @@ def load_suite(name: str) -> Suite:
     if name in eps:
         try:
             obj = eps[name].load()
+        except SystemExit as exc:
+            raise SuiteError(f"suite entry point {name!r} called sys.exit({exc.code!r}) while loading") from None
         except Exception as exc:
             raise SuiteError(f"suite entry point {name!r} failed to load: {exc}") from exc
         return _as_suite(obj, f"entry point {name!r}")

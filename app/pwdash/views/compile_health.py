@@ -8,10 +8,11 @@ import streamlit as st
 from perfwatch.analysis.frames import COMPILE_METRICS, COMPILE_PHASES
 from pwdash import charts, data
 from pwdash.params import choose
+from pwdash.safe import md  # stored text shown as text
 from pwdash.views.common import series_label, sort_modes
 from pwdash.views.trends import show_histories
 
-OVER_TIME = ("graph_breaks", "recompilations", "compile_time")
+OVER_TIME = ("graph_breaks", "recompilations", "compile_time", "compile_time_warm", "compile_cpu_time")
 
 
 def render(url: str) -> None:
@@ -40,10 +41,28 @@ def render(url: str) -> None:
         phases = per_case[per_case["metric"].isin(COMPILE_PHASES)]
         if len(phases):
             st.subheader("Compile time by phase (s)")
-            st.caption("Phases nest (the whole frame includes the backend, which includes Inductor and its codegen).")
+            st.caption("Phases add up to the compile time: every compiled graph, the lazily compiled backward "
+                       "included, over the case's own empty caches (cold).")
             bars = phases.assign(case=phases["benchmark"] + " [" + phases["mode"] + "]")
             st.altair_chart(charts.bar_chart(bars, "value", "case", "metric", "seconds", None,
                                              height=max(160, 44 * bars["case"].nunique())), width="stretch")
+    cw = data.cold_vs_warm(url, run_id)
+    if not cw.empty:
+        st.subheader("Cold vs warm compile")
+        st.caption("Cold: the case compiled over empty caches of its own. Warm: a second, build-only process "
+                   "over the caches the cold one left (what a user's second start costs).")
+        st.dataframe(cw, hide_index=True,
+                     column_config={m: st.column_config.NumberColumn(m, format="%.3g") for m in cw.columns[2:]})
+    earlier = [r for r in mine["run_id"] if names.get(r, "") < names.get(run_id, "")]
+    if earlier:  # the run picker lists the newest first: the one before this run
+        base = max(earlier, key=lambda r: names[r])
+        growth = data.compile_phase_growth(url, run_id, base)
+        grew = growth[growth["grew_s"] > 0]
+        if len(grew):
+            st.subheader(f"Which phase and graph grew (vs {md(base)})")
+            st.dataframe(grew, hide_index=True,
+                         column_config={c: st.column_config.NumberColumn(c, format="%.3g")
+                                        for c in ("before", "after", "grew_s")})
     reasons = data.compile_reasons(url, run_id)
     st.subheader("Graph-break and recompilation reasons")
     if reasons.empty:

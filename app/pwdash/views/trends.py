@@ -8,6 +8,7 @@ import streamlit as st
 
 from pwdash import charts, data
 from pwdash.params import choose_many
+from pwdash.safe import md
 from pwdash.views.common import series_filters, series_label, sort_modes
 
 
@@ -28,7 +29,7 @@ def show_history(url: str, sel: pd.DataFrame, metric: str) -> None:
     ids = tuple(int(i) for i in sel["series_id"])
     points = data.trend(url, ids)
     if points.empty:
-        st.info(f"No {metric} figures yet for this choice.")
+        st.info(f"No {md(metric)} figures yet for this choice.")
         return
     meta = sel.set_index("series_id")
     points = points.assign(label=points["series_id"].map(meta["label"]), gpu=points["series_id"].map(meta["gpu"]),
@@ -39,7 +40,7 @@ def show_history(url: str, sel: pd.DataFrame, metric: str) -> None:
     regs = data.series_regressions(url, ids)
     regs = regs.assign(label=regs["series_id"].map(meta["label"]))
     better = "lower is better" if direction == "lower_is_better" else "higher is better"
-    st.markdown(f"**{metric}** ({unit}, {better}) · {len(points)} points · {len(changes)} change point(s) detected · "
+    st.markdown(f"**{md(metric)}** ({md(unit)}, {better}) · {len(points)} points · {len(changes)} change point(s) detected · "
                 f"{len(regs)} stored regression(s)")
     st.altair_chart(charts.trend_chart(points, unit, changes, regs), width="stretch")
     if len(changes) or len(regs):
