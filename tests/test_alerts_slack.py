@@ -320,7 +320,10 @@ def test_cli_notify_without_webhook(sqlite_url):
 def test_a_real_regression_makes_exactly_one_message(sqlite_url, slack):
     env = {"PERFWATCH_SLACK_WEBHOOK": slack.url}  # exported for every command, as a user would
     run = ["run", "--suite", str(REPO / "tests" / "data" / "fault_suite.py"), "--benchmarks", "add", "--modes", "eager", "--backend", "cpu",
-           "--min-time", "0.05", "--db", sqlite_url]
+           "--min-time", "0.05", "--db", sqlite_url,
+           # a loose precision target: on a loaded machine a missed ±1% would make the slow run's
+           # step time `imprecise`, which by design cannot raise the regression this test is about
+           "--precision", "0.1"]
     for _ in range(4):
         # The baseline without the run's own gate: a microsecond step is noisy, and this test is
         # about the alert of the one real slowdown, not about the gate's threshold.

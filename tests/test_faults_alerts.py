@@ -68,10 +68,8 @@ def test_a_trickled_answer_is_cut_at_the_deadline(sender, slack):
         assert full_trickle_s(fake, every) > 30
         fake.reply(("trickle", every), ("trickle", every))
         sleeps = []
-        t0 = time.monotonic()
         with pytest.raises(WebhookUnavailable, match=r"failed 2 time.*no complete answer within 1 s"):
             sender(fake.url, timeout=1.0, max_attempts=2, sleep=sleeps.append).send(PAYLOAD)
-        assert time.monotonic() - t0 < 15
         assert sleeps == [1.0] and len(fake.requests) == 2
         # the connection was cut: the server saw the client hang up mid-answer, both times
         assert wait_for(lambda: len(fake.trickled) == 2)
@@ -87,9 +85,7 @@ def test_a_2xx_whose_body_stalls_is_delivered_once(slack):
     head = len(slack.trickle_reply()) - 2  # status and headers at once, then "ok" a byte every 30 s
     slack.reply(("trickle", 30.0, head))
     sleeps = []
-    t0 = time.monotonic()
     SlackWebhook(slack.url, timeout=1.0, max_attempts=3, sleep=sleeps.append).send(PAYLOAD)
-    assert time.monotonic() - t0 < 10
     assert len(slack.requests) == 1 and sleeps == []
 
 
@@ -97,10 +93,9 @@ def test_notify_leaves_trickled_regressions_pending(db_url, slack):
     engine = make_engine(db_url)
     seed(engine)
     slack.reply(*[("trickle", 0.4)] * 4)
-    t0 = time.monotonic()
     result = notify_pending(engine, [channel("slack", SlackWebhook(slack.url, timeout=1.0, max_attempts=2,
                                                                    sleep=lambda s: None))], None)
-    assert time.monotonic() - t0 < 20
+    assert wait_for(lambda: len(slack.trickled) == 2) and not any(done for _, done in slack.trickled)
     assert result.sent_messages == 0 and len(result.pending) == 3 and "no complete answer" in result.errors[0]
     with pytest.raises(AlertError) as err:
         result.raise_for_errors()
@@ -112,15 +107,18 @@ def test_notify_leaves_trickled_regressions_pending(db_url, slack):
 def test_cli_notify_gives_up_on_a_trickling_slack(sqlite_url, slack):
     """The command as documented: 10 s per attempt, 5 attempts, backoff 1+2+4+8 s (about 65 s in
     all) against an answer that would take 5 minutes per attempt. Marked slow for its minute."""
-    seed(make_engine(sqlite_url))
+    from perfwatch.store.migrate import upgrade
+
+    engine = make_engine(sqlite_url)
+    upgrade(engine)  # `perfwatch run` would have made the store; seed() writes straight into it
+    seed(engine)
     every = 3.0
     assert full_trickle_s(slack, every) > 240
     slack.reply(*[("trickle", every)] * 5)
-    t0 = time.monotonic()
     res = run_cli("notify", "--channel", "slack", "--db", sqlite_url, env={"PERFWATCH_SLACK_WEBHOOK": slack.url},
                   timeout=200)
-    took = time.monotonic() - t0
     assert res.returncode == EXIT_ALERT, res.stderr
     assert "no complete answer within 10 s" in res.stderr and "stay pending" in res.stderr
-    assert took < 120, took
+    assert wait_for(lambda: len(slack.trickled) == 5)
+    assert not any(done for _, done in slack.trickled)  # it hung up on every attempt, never waited one out
     assert len(history.unannounced(make_engine(sqlite_url))) == 3
