@@ -70,7 +70,7 @@ def main(argv=None) -> int:
     print(f"\n{len(results)} attempts in {time.perf_counter() - t0:.0f} s")
     if args.json:
         args.json.write_text(json.dumps([r.__dict__ for r in results], indent=1))
-    return 0 if total["clean"] == len(results) else 1
+    return 0 if results and total["clean"] == len(results) else 1  # no attempt at all is no pass
 
 
 if __name__ == "__main__":
