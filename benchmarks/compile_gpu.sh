@@ -14,9 +14,11 @@
 #   llm       train, inference x default, reduce-overhead              ~460 s (measured: 230 s a run)
 #   ops       pointwise_chain, matmul x default, reduce-overhead, max-autotune   ~120 s
 #   vision    inference x default, reduce-overhead                      ~70 s
-#   dynamic   varlen_static x default                                   ~50 s
-#   uvm       caching x default                                         ~40 s
-#   llm-mat   llm train x max-autotune, once (the 130 s backward)  only with budget left
+#   dynamic   varlen_static, graph_break x default, reduce-overhead      ~160 s
+#   dynamic-mat varlen_static x max-autotune, once                      ~60 s
+#   uvm       caching, managed x default, reduce-overhead, once (managed has no CUDA graphs) ~120 s
+#   vision-mat inference x max-autotune, once                           ~90 s
+#   llm-mat   llm train x max-autotune, once (the 130 s backward; case timeout 420 s) ~300 s
 # Expected: ~7.5 minutes of device time with the default budget (the pip install and the table
 # included); max-autotune of the llm needs PERFWATCH_COMPILE_BUDGET_S=900 or more.
 # Writes $OUT/compile_truth.md (the table), $OUT/perfwatch.db, $OUT/logs/.
@@ -59,9 +61,11 @@ section() {  # NAME ESTIMATE_S RUNS, then perfwatch run arguments
 section llm 150 2 --suite llm --benchmarks train,inference --modes default,reduce-overhead
 section ops 120 2 --suite ops --benchmarks pointwise_chain,matmul --modes default,reduce-overhead,max-autotune
 section vision 70 2 --suite vision --benchmarks inference --modes default,reduce-overhead
-section dynamic 50 2 --suite dynamic --benchmarks varlen_static --modes default
-section uvm 40 2 --suite uvm --benchmarks caching --modes default
-section llm-mat 200 1 --suite llm --benchmarks train --modes max-autotune
+section dynamic 80 2 --suite dynamic --benchmarks varlen_static,graph_break --modes default,reduce-overhead
+section dynamic-mat 60 1 --suite dynamic --benchmarks varlen_static --modes max-autotune
+section uvm 60 1 --suite uvm --benchmarks caching,managed --modes default,reduce-overhead
+section vision-mat 90 1 --suite vision --benchmarks inference --modes max-autotune
+section llm-mat 300 1 --suite llm --benchmarks train --modes max-autotune --timeout 420
 
 $PY benchmarks/compile_noise.py table --db "$DBFILE" --out "$OUT/compile_truth.md" >/dev/null
 cp "$DBFILE" "$OUT/perfwatch.db"

@@ -17,9 +17,11 @@ def test_graph_column_appears_only_when_a_case_has_graph_time():
     assert "graph ms" not in plain.splitlines()[0]
     table = summary_table([_case("eager", 10.3, graph=1.9077), _case("reduce-overhead", 4.15)])
     header, _, eager, compiled = table.splitlines()
-    assert header.split()[:7] == ["benchmark", "mode", "status", "step", "ms", "(±IQR)", "graph"]
-    assert eager.split()[5] == "1.91"  # in the graph column, three significant figures
-    assert compiled.split()[5] == "-"  # no graph replay for the compiled case
+    assert header.split()[:7] == ["benchmark", "mode", "status", "step", "ms", "(IQR", "%)"]
+    assert header.split()[7] == "graph"
+    assert eager.split()[4:6] == ["(IQR", "4.9%)"]  # the spread as a share of the median
+    assert eager.split()[6] == "1.91"  # in the graph column, three significant figures
+    assert compiled.split()[6] == "-"  # no graph replay for the compiled case
 
 
 def test_peak_memory_column_shows_the_backends_own_peak():
@@ -66,5 +68,5 @@ def test_a_case_that_missed_its_precision_is_marked_in_the_run_table():
     step = Metric("step_time", 2.0, "ms", spread=0.5)
     loose = CaseResult("c1", "r", spec, "ok", (step,), details={"timing": {"precision_met": False}})
     tight = CaseResult("c2", "r", spec, "ok", (step,), details={"timing": {"precision_met": True}})
-    assert "2 ±0.5*" in summary_table([loose]) and "missed --precision" in summary_table([loose])
+    assert "2 (IQR 25%)*" in summary_table([loose]) and "missed --precision" in summary_table([loose])
     assert "*" not in summary_table([tight])

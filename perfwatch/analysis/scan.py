@@ -46,15 +46,29 @@ def _is_integer(h: hist.History) -> bool | None:
     return True if catalogue.is_exact(h.meta["metric"], h.meta["unit"]) else None
 
 
+@dataclass
+class Tally:
+    """What a scan looked at: a "no change points found" means little without it."""
+
+    judged: int = 0  # series long enough for the detector
+    too_short: int = 0  # series with fewer than two segments' worth of runs (not judged)
+    min_runs: int = 0  # the runs a series needs to be judged
+
+
 def scan(engine, filters: Filters, config: DetectConfig = DetectConfig(), online: bool = False,
-         store: bool = True) -> list[dict[str, Any]]:
-    """Every change point of every matching series; regressions are stored (state open)."""
+         store: bool = True, tally: Tally | None = None) -> list[dict[str, Any]]:
+    """Every change point of every matching series; regressions are stored (state open).
+    ``tally``, when given, is filled with how many series were judged and how many were too short."""
     series = hist.find_series(engine, **{k: getattr(filters, k) for k in ("suite", "benchmark", "mode", "backend",
                                                                            "metric", "machine")})
     found: list[dict[str, Any]] = []
+    tally = tally if tally is not None else Tally()
+    tally.min_runs = 2 * config.min_segment
     for h in hist.histories(engine, series, since=filters.since):
         if len(h.points) < 2 * config.min_segment:
+            tally.too_short += 1
             continue
+        tally.judged += 1
         fn = detect_online if online else detect
         for cp in fn(_points(h), h.meta["direction"], config, _is_integer(h)):
             near = [p.run_id for p in h.points[max(0, cp.index - 2): cp.index + 3]]

@@ -13,7 +13,7 @@ import sys
 from typing import Sequence
 
 from perfwatch import __version__
-from perfwatch.domain.errors import EXIT_INTERRUPTED, EXIT_USAGE, PerfwatchError
+from perfwatch.domain.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, PerfwatchError
 
 # One module per command, named after it (import_: `import` is a keyword), in `perfwatch --help` order.
 COMMAND_MODULES = (
@@ -59,3 +59,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("perfwatch: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # the reader went away (`perfwatch regressions | head`): what it wanted is printed; no
+        # traceback, and stdout pointed at devnull so the interpreter's exit flush fails no more
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK

@@ -44,14 +44,29 @@ def register(sub) -> None:
     d.set_defaults(handler=cmd_detect)
 
 
-def _print(records: list[dict[str, Any]], fmt: str, online: bool) -> None:
+def _scope(tally, open_regressions: int | None) -> str:
+    """What the scan covered: how many series it judged, how many were too short, what is open."""
+    if tally is None:
+        return ""
+    if not tally.judged and not tally.too_short:
+        text = "no stored series match"
+    else:
+        text = f"{tally.judged} series judged"
+        if tally.too_short:
+            text += f", {tally.too_short} too short to judge (fewer than {tally.min_runs} runs)"
+    if open_regressions:
+        text += f"; {open_regressions} regression(s) open: see `perfwatch regressions`"
+    return text
+
+
+def _print(records: list[dict[str, Any]], fmt: str, online: bool, scope: str = "") -> None:
     from perfwatch.cli.tables import render
 
     if fmt == "json":
         print_json([jsonable(r) for r in records])
         return
     if not records:
-        print("no change points found")
+        print("no change points found" + (f": {scope}" if scope else ""))
         return
     headers = ["series", "ts", *(["raised_at"] if online else []), "direction", "change", "before", "after", "confidence"]
     rows = []
@@ -62,6 +77,8 @@ def _print(records: list[dict[str, Any]], fmt: str, online: bool) -> None:
         rows.append([r["series"], ts, *([raised] if online else []), r["direction"], fmt_change(r["change"]),
                      f"{r['before']:.4g}", f"{r['after']:.4g}", f"{r['confidence'] * 100:.2f}%"])
     print(render(headers, rows))
+    if scope:
+        print(scope)
 
 
 def _detect_csv(args, cfg) -> list[dict[str, Any]]:
@@ -79,9 +96,10 @@ def _detect_csv(args, cfg) -> list[dict[str, Any]]:
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
-    from perfwatch.analysis.scan import Filters, scan
+    from perfwatch.analysis.scan import Filters, Tally, scan
 
     cfg = detect_config(args)
+    tally, open_now = None, None
     if args.input:
         records = _detect_csv(args, cfg)
     else:
@@ -93,8 +111,13 @@ def cmd_detect(args: argparse.Namespace) -> int:
                 raise UsageError(f"--since {args.since!r}: expected an ISO date such as 2026-11-01") from None
             since = since if since.tzinfo else since.replace(tzinfo=timezone.utc)
         filters = Filters(args.suite, args.benchmark, args.mode, args.backend, args.metric, args.machine, since)
-        records = scan(engine(config(args)), filters, cfg, online=args.online, store=not args.no_store)
+        from perfwatch.store import history
+
+        eng = engine(config(args))
+        tally = Tally()
+        records = scan(eng, filters, cfg, online=args.online, store=not args.no_store, tally=tally)
+        open_now = len(history.list_regressions(eng, state="open"))
     if args.regressions_only:
         records = [r for r in records if r["direction"] == "regression"]
-    _print(records, args.format, args.online)
+    _print(records, args.format, args.online, _scope(tally, open_now))
     return EXIT_OK

@@ -78,12 +78,36 @@ def _check_known(engine: Engine, current: str) -> None:
                          "application's database")
 
 
+def foreign_tables(engine: Engine) -> list[str]:
+    """Tables in the database that are not perfwatch's (another application's, a shared server's)."""
+    from sqlalchemy import inspect
+
+    from perfwatch.store.models import Base
+
+    ours = set(Base.metadata.tables) | {"alembic_version"}
+    with store_errors("cannot reach the database"), engine.connect() as conn:
+        return sorted(set(inspect(conn).get_table_names()) - ours)
+
+
+def check_not_foreign(engine: Engine) -> None:
+    """Refuse to create perfwatch's tables beside another application's: a typo in --db (the team's
+    shared Postgres database instead of perfwatch's own) must not scatter eight tables into it."""
+    others = foreign_tables(engine)
+    if others:
+        shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+        raise StoreError(f"the database {_where(engine)} holds tables that are not perfwatch's ({shown}) and no "
+                         "perfwatch store: perfwatch will not add its tables there unless told to. Point --db at "
+                         "a database of its own, or run `perfwatch db upgrade --into-existing` once to share it")
+
+
 def ensure_schema(engine: Engine) -> None:
-    """Migrate to head if the database is behind (a new database is created on first use).
-    Only the commands that store results call this."""
+    """Migrate to head if the database is behind (a new database is created on first use, never
+    inside another application's database). Only the commands that store results call this."""
     current = current_revision(engine)
     if current is not None:
         _check_known(engine, current)
+    else:
+        check_not_foreign(engine)
     if current != head_revision():
         upgrade(engine)
 
