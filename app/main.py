@@ -1,7 +1,7 @@
 """perfwatch dashboard (Streamlit). Start it with `perfwatch dashboard [--db URL] [--port N]`.
 
 One app whose view is picked by ``?view=`` (overview, trends, compare, compile, memory,
-regressions); every filter is a query parameter too, so any view can be shared as a link.
+batch, regressions); every filter is a query parameter too, so any view can be shared as a link.
 Presentation only: the data comes from perfwatch.analysis.frames through pwdash.data.
 """
 

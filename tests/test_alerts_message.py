@@ -105,7 +105,7 @@ def test_without_dashboard_there_is_no_link():
 def test_resolved():
     payloads = build_messages([reg(1, state="resolved")], DASHBOARD, resolved=True)
     check_limits(payloads[0])
-    assert payloads[0]["blocks"][0]["text"]["text"].startswith("✅ Resolved: 1 regression in llm")
+    assert payloads[0]["blocks"][0]["text"]["text"].startswith("✅ Resolved: 1 finding in llm")
     golden("alerts_resolved", payloads)
 
 
@@ -114,14 +114,14 @@ def test_long_lists_are_cut_with_a_count():
     [payload] = build_messages(regs, DASHBOARD)
     check_limits(payload)
     text = json.dumps(payload)
-    assert f"and {60 - MAX_LINES} more regressions" in text
+    assert f"and {60 - MAX_LINES} more findings" in text  # a digest: the worst shown, the rest counted
     assert "bench60" in text and "bench45" not in text  # the worst are the ones shown
     golden("alerts_long", [payload])
 
 
 def test_extreme_lengths_still_fit_slack():
     long = "x" * 300
-    regs = [reg(i, benchmark=f"b{i:03d}_{long}", params_key='{"p": "' + long + '"}', metric="m" + long,
+    regs = [reg(i, benchmark=f"b{i:03d}_{long * 2}", params_key='{"p": "' + long + '"}', metric="m" + long,
                 suite="s" + long, hostname="h" + long, git_branch=long * 10, gpu=long * 10) for i in range(1, 301)]
     [payload] = build_messages(regs, DASHBOARD)
     check_limits(payload)
@@ -144,10 +144,15 @@ def test_reproduce_command_and_link():
     assert dashboard_link("", "r1") is None
 
 
-@pytest.mark.parametrize("pvalue,expected", [(0.0, "confidence exact"), (1e-9, "confidence >99.9%"),
-                                             (0.0123, "confidence 98.8%")])
-def test_confidence_wording(pvalue, expected):
-    assert expected in json.dumps(build_messages([reg(1, pvalue=pvalue)], None), ensure_ascii=False)
+@pytest.mark.parametrize("metric,pvalue,expected", [
+    ("step_time", 0.0, "confidence >99.9%"),  # a measured metric whose p rounded to 0 is never "exact"
+    ("step_time", 1e-9, "confidence >99.9%"),
+    ("step_time", 0.0123, "confidence 98.8%"),
+    ("graph_breaks", 0.0, "exact counter"),
+])
+def test_confidence_wording(metric, pvalue, expected):
+    text = json.dumps(build_messages([reg(1, metric=metric, pvalue=pvalue)], None), ensure_ascii=False)
+    assert expected in text and "confidence exact" not in text
 
 
 def test_reproduce_command_names_the_suite_file_a_run_was_given():

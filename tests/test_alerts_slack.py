@@ -196,7 +196,8 @@ def test_each_run_is_announced_once(db_url, slack):
     assert runs_of(slack.delivered) == ["r1", "r2"]
     for p in slack.delivered:
         check_limits(p)
-    assert "2 metrics worse" in slack.delivered[0]["blocks"][0]["text"]["text"]
+    # r1 regressed on step time and graph breaks: two groups of figures, two findings
+    assert "2 findings" in slack.delivered[0]["blocks"][0]["text"]["text"]
     assert history.unannounced(engine) == []
     again = notify_pending(engine, on_slack(slack), None)
     assert again.sent_messages == 0 and again.summary() == "no regressions to announce"
@@ -250,7 +251,7 @@ def test_resolved_is_announced_once_when_asked(db_url, slack):
     assert notify_pending(engine, on_slack(slack), None).sent_messages == 0  # not without the option
     result = notify_pending(engine, on_slack(slack), None, announce_resolved=True)
     assert result.sent_messages == 1 and result.announced_ids == (ids["r1"][0],)
-    assert slack.delivered[-1]["blocks"][0]["text"]["text"].startswith("✅ Resolved: 1 regression")
+    assert slack.delivered[-1]["blocks"][0]["text"]["text"].startswith("✅ Resolved: 1 finding")
     assert notify_pending(engine, on_slack(slack), None, announce_resolved=True).sent_messages == 0
     assert len(slack.delivered) == 2
 
@@ -336,7 +337,7 @@ def test_a_real_regression_makes_exactly_one_message(sqlite_url, slack):
     [payload] = slack.delivered
     check_limits(payload)
     body = json.dumps(payload)
-    assert f"`{slow_run}`" in body and "`step_time`" in body and f"--suite {REPO / 'tests' / 'data' / 'fault_suite.py'} --benchmarks add --modes eager" in body
+    assert f"`{slow_run}`" in body and "*step time*" in body and f"--suite {REPO / 'tests' / 'data' / 'fault_suite.py'} --benchmarks add --modes eager" in body
 
     detect = run_cli("detect", "--db", sqlite_url, env=env)  # found again: stored once, not re-announced
     assert detect.returncode == 0, detect.stderr

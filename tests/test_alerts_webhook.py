@@ -26,7 +26,7 @@ from perfwatch.store.engine import make_engine
 TOKEN = "whsec_0123456789abcdefSECRET"
 ITEM_KEYS = {"id", "suite", "benchmark", "mode", "backend", "dtype", "params", "metric", "label", "unit", "direction",
              "before", "after", "change", "confidence", "exact", "run_id", "raised_run_id", "raised_at", "dashboard_url",
-             "reproduce"}
+             "reproduce", "finding", "lead"}
 
 
 class FakeReceiver(ScriptedServer):
@@ -95,27 +95,30 @@ def test_the_document_follows_the_schema():
             assert item["dashboard_url"] == DASHBOARD + "?view=regressions&run=" + d["run"]["id"]
             assert item["reproduce"].startswith(f"perfwatch run --suite llm --benchmarks {item['benchmark']} --modes {item['mode']} ")
     first, second = docs
-    # Worst first, labels and units from the metric catalogue (or derived from the unit when it has no entry).
-    assert [i["metric"] for i in first["items"]] == ["peak_memory", "step_time"]
-    step = first["items"][1]
+    # Most severe finding first (a slower step outranks a bigger change of an uncatalogued figure),
+    # labels and units from the metric catalogue (or derived from the unit when it has no entry).
+    assert [i["metric"] for i in first["items"]] == ["step_time", "peak_memory"]
+    assert first["findings"] == 2 and all(i["lead"] and i["finding"] == i["id"] for i in first["items"])
+    step = first["items"][0]
     assert step["label"] == "step time" and step["unit"] == "ms" and step["direction"] == "lower_is_better"
     assert (step["before"], step["after"], step["change"]) == (10.0, 12.5, 0.25)
     assert step["confidence"] == pytest.approx(0.9996) and step["exact"] is False
-    assert first["items"][0]["exact"] is True and first["items"][0]["confidence"] == 1.0
+    # a measured figure whose p-value is 0 is certain, never "exact": only counters are
+    assert first["items"][1]["exact"] is False and first["items"][1]["confidence"] == 1.0
     recompiles = second["items"][0]
     assert recompiles["label"] == "recompilations" and recompiles["change"] is None  # 0 -> 3 is +inf
     assert recompiles["params"] == '{"seq": 128}' and second["items"][1]["params"] is None
     assert first["run"]["detected_at_runs"] == ["20261103-090000-e5f6"]
     assert first["run"]["started_at"] == "2026-11-01T10:00:00+00:00"
-    assert first["text"] == ("Performance regression: 2 metrics worse in llm on gpu-runner-3, run 20261101-100000-a1b2. "
-                             "Worst: train [max-autotune] peak memory 2 GiB → 3 GiB (+50.0%).")
+    assert first["text"] == ("Performance regression: 2 findings in llm on gpu-runner-3, run 20261101-100000-a1b2. "
+                             "Worst: train [eager] step time 10 ms → 12.5 ms (+25.0%).")
     assert second["text"].endswith("Worst: inference [default] recompilations 0 → 3 (+∞).")
     golden("webhook_two_runs", docs)
 
 
 def test_resolved_and_long_documents():
     [d] = [render(a) for a in build_announcements([reg(1, state="resolved")], None, resolved=True)]
-    assert d["kind"] == "resolved" and d["text"].startswith("Resolved: 1 regression in llm")
+    assert d["kind"] == "resolved" and d["text"].startswith("Resolved: 1 finding in llm")
     assert d["run"]["dashboard_url"] is None and d["items"][0]["dashboard_url"] is None
     regs = [reg(i, benchmark=f"b{i:03d}", change=i / 1000) for i in range(1, MAX_ITEMS + 21)]
     [d] = [render(a) for a in build_announcements(regs, None)]
@@ -203,7 +206,7 @@ def test_a_new_channel_catches_up_and_resolutions_follow_each_channel(db_url, sl
     # it does get what is still open (r1's other metric, r2).
     result = notify_pending(engine, both(slack, receiver), None, announce_resolved=True)
     assert [(c.channel, c.sent_messages) for c in result.channels] == [("slack", 1), ("webhook", 2)]
-    assert slack.delivered[-1]["blocks"][0]["text"]["text"].startswith("✅ Resolved: 1 regression")
+    assert slack.delivered[-1]["blocks"][0]["text"]["text"].startswith("✅ Resolved: 1 finding")
     assert [d["kind"] for d in receiver.delivered] == ["regressions", "regressions"]
     assert sorted(i["id"] for d in receiver.delivered for i in d["items"]) == sorted([ids["r1"][1]] + ids["r2"])
 

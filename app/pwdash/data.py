@@ -131,3 +131,8 @@ def set_state(url: str, regression_id: int, state: str, note: str | None) -> Non
     history.set_state(engine(url), regression_id, state, note or None)
     regressions.clear()
     series_regressions.clear()
+
+
+@cached
+def batch_curves(url: str, run_id: str) -> pd.DataFrame:
+    return frames.batch_curves(engine(url), run_id)

@@ -2,8 +2,9 @@
 
 One ``Announcement`` per run that regressed (the run where the change was first seen), built
 from the dicts of ``perfwatch.store.history.list_regressions``/``unannounced``: the run's
-context, its regressed metrics worst first (figures, catalogue label and unit, confidence), the
-dashboard link and the command that reproduces them. Plain data, no wording for any one
+context, its findings (one per cause: the leading metric and the figures that moved with it, most
+severe first; perfwatch.analysis.findings) with figures, catalogue labels, units and confidence,
+the dashboard link and the command that reproduces them. Plain data, no wording for any one
 service: each channel (``perfwatch.alerts.channels``) renders it its own way.
 """
 
@@ -42,11 +43,13 @@ class Item:
     pvalue: float
     raised_run_id: str | None
     raised_at: datetime | None  # when perfwatch detected it
+    finding: int | None = None  # the id of its finding's leading regression (perfwatch.analysis.findings)
 
     @property
     def exact(self) -> bool:
-        """The detector's p-value is 0 for a change of an exact counter (graph breaks)."""
-        return self.pvalue <= 0
+        """An exact counter (graph breaks, accuracy pass): its change is a fact, not an estimate.
+        A measured metric is never "exact", however small its p-value rounded."""
+        return spec(self.metric, self.unit).exact
 
     @property
     def confidence(self) -> float:
@@ -55,6 +58,23 @@ class Item:
     @property
     def params(self) -> str:
         return "" if self.params_key in (None, "", "{}") else self.params_key
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """Older regressions a channel's first notify summarises in one line instead of announcing
+    each (a new channel on an old store would otherwise post weeks of history at once)."""
+
+    regressions: int
+    runs: int
+    since: datetime | None  # the oldest of them
+    ids: tuple[int, ...]
+
+    @property
+    def text(self) -> str:
+        when = f" since {self.since:%Y-%m-%d}" if self.since else ""
+        return (f"Also {count(self.regressions, 'older regression')} in {count(self.runs, 'run')}{when}, "
+                "not announced one by one: see `perfwatch regressions` or the dashboard")
 
 
 @dataclass(frozen=True)
@@ -76,7 +96,13 @@ class Announcement:
     gpu: str | None
     run_command: str | None  # the command line the run was started with (names a suite file)
     dashboard_url: str | None  # the dashboard's view of this run
-    items: tuple[Item, ...]
+    items: tuple[Item, ...]  # every regression: each finding's lead, then its evidence, most severe finding first
+    findings: tuple[tuple[Item, tuple[Item, ...]], ...] = ()  # (lead, evidence): one per cause
+    backlog: Backlog | None = None  # older regressions summarised in one line (a channel's first notify)
+
+    @property
+    def leads(self) -> tuple[Item, ...]:
+        return tuple(lead for lead, _ in self.findings) or self.items
 
     @property
     def resolved(self) -> bool:
@@ -84,14 +110,15 @@ class Announcement:
 
     @property
     def ids(self) -> tuple[int, ...]:
-        return tuple(i.id for i in self.items if i.id is not None)
+        """What delivering this message announces: its regressions and the backlog it summarises."""
+        return tuple(i.id for i in self.items if i.id is not None) + (self.backlog.ids if self.backlog else ())
 
     @property
     def title(self) -> str:
-        n = len(self.items)
+        n = len(self.leads)
         if self.resolved:
-            return f"Resolved: {count(n, 'regression')} in {self.suite} on {self.hostname}"
-        return f"Performance regression: {count(n, 'metric')} worse in {self.suite} on {self.hostname}"
+            return f"Resolved: {count(n, 'finding')} in {self.suite} on {self.hostname}"
+        return f"Performance regression: {count(n, 'finding')} in {self.suite} on {self.hostname}"
 
     def reproduce(self, items: Iterable[Item] | None = None) -> str:
         """`perfwatch run` limited to the benchmarks and modes of ``items`` (default: all)."""
@@ -114,8 +141,13 @@ def build_announcements(regressions: list[dict[str, Any]], dashboard_url: str | 
 
 
 def build_announcement(group: list[dict[str, Any]], dashboard_url: str | None, resolved: bool = False) -> Announcement:
-    """The announcement of the regressions of one run (all share run_id, machine and commit)."""
-    rows = sorted(group, key=_severity)
+    """The announcement of the regressions of one run (all share run_id, machine and commit):
+    one finding per cause, most severe first (perfwatch.analysis.findings)."""
+    from perfwatch.analysis.findings import group_findings
+
+    found = group_findings(group)
+    findings = tuple((_item(f.lead, f.id), tuple(_item(e, f.id) for e in f.evidence)) for f in found)
+    rows = [x for f in found for x in f.rows]
     r = rows[0]
     return Announcement(
         kind=RESOLVED if resolved else RAISED, run_id=r["run_id"], started_at=utc(r.get("ts")),
@@ -123,7 +155,8 @@ def build_announcement(group: list[dict[str, Any]], dashboard_url: str | None, r
         hostname=r.get("hostname") or "unknown host", machine=r.get("machine"), suite=r["suite"], backend=r["backend"],
         size=r.get("size"), git_sha=r.get("git_sha"), git_branch=r.get("git_branch"),
         torch_version=r.get("torch_version"), gpu=r.get("gpu"), run_command=r.get("run_command"),
-        dashboard_url=dashboard_link(dashboard_url, r["run_id"]), items=tuple(_item(x) for x in rows))
+        dashboard_url=dashboard_link(dashboard_url, r["run_id"]),
+        items=tuple(i for lead, evidence in findings for i in (lead, *evidence)), findings=findings)
 
 
 def dashboard_link(base: str | None, run_id: str) -> str | None:
@@ -158,8 +191,28 @@ def figure(v: float, unit: str) -> str:
             if abs(v) >= scale:
                 return f"{v / scale:.3g} {name}"
         return f"{v:.0f} B"
-    num = f"{v:,.0f}" if abs(v) >= 1e5 else f"{v:.4g}"
+    if unit == "ms" and abs(v) >= 1000:  # times in the unit people say: 1.23 s, 850 ms, 42 µs
+        v, unit = v / 1000, "s"
+    elif unit == "s" and 0 < abs(v) < 1:
+        v, unit = v * 1000, "ms"
+    if unit == "ms" and 0 < abs(v) < 1:
+        v, unit = v * 1000, "µs"
+    num = number(v)
+    if unit == "x":
+        return f"{num}x"
     return f"{num} {unit}" if unit and unit not in ("count", "bool", "ratio", "abs") else num
+
+
+def number(v: float) -> str:
+    """Four significant figures, thousands separated, never an exponent in the range people read
+    (119,949 and 95,850, not 9.585e+04)."""
+    if not math.isfinite(v):
+        return str(v)
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    if v == 0 or abs(v) >= 1e-3:
+        return f"{v:.4g}"
+    return f"{v:.2e}"
 
 
 def pct(change: float) -> str:
@@ -175,16 +228,10 @@ def count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def _item(r: dict[str, Any]) -> Item:
+def _item(r: dict[str, Any], finding: int | None = None) -> Item:
     m = spec(r["metric"], r.get("unit"), r.get("direction"))
     return Item(id=r.get("id"), suite=r["suite"], benchmark=r["benchmark"], mode=r["mode"], backend=r["backend"],
                 dtype=r.get("dtype"), params_key=r.get("params_key"), metric=r["metric"], label=m.display,
                 unit=r.get("unit") or m.unit, direction=r.get("direction") or m.direction, before=r["before"],
                 after=r["after"], change=r["change"], pvalue=r["pvalue"], raised_run_id=r.get("raised_run_id"),
-                raised_at=utc(r.get("detected_at")))
-
-
-def _severity(r: dict[str, Any]) -> tuple:
-    change = r.get("change")
-    size = abs(change) if isinstance(change, (int, float)) and not math.isnan(change) else 0.0
-    return (-size, r["benchmark"], r["mode"], r["metric"], r.get("id") or 0)
+                raised_at=utc(r.get("detected_at")), finding=finding)

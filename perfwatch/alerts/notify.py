@@ -12,17 +12,23 @@ sent again next time (at least once beats lost).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Sequence
 
 from sqlalchemy.engine import Engine
 
 from perfwatch.alerts import channels as registry
-from perfwatch.alerts.announcement import Announcement, build_announcements
+from perfwatch.alerts.announcement import Announcement, Backlog, build_announcements, utc
 from perfwatch.alerts.channels import Channel
 from perfwatch.domain.errors import AlertError
 from perfwatch.store import history
 from perfwatch.store.locks import db_lock
+
+
+AUTO = "auto"  # since: a channel's first notify announces the last day, later ones everything pending
+ALL = None  # since: everything pending, one message per run however old
+RECENT = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -90,24 +96,50 @@ class NotifyResult:
 
 
 def pending_announcements(engine: Engine, channel: str, dashboard_url: str | None,
-                          announce_resolved: bool = False) -> list[Announcement]:
+                          announce_resolved: bool = False, since: datetime | str | None = AUTO) -> list[Announcement]:
     """What ``channel`` has not announced: open regressions (one announcement per run), then,
-    with announce_resolved, resolutions of regressions it announced."""
-    out = []
-    for resolved in (False, True) if announce_resolved else (False,):
-        out += build_announcements(history.unannounced(engine, resolved=resolved, channel=channel), dashboard_url, resolved)
+    with announce_resolved, resolutions of regressions it announced.
+
+    Regressions first seen before ``since`` are not announced one by one: the newest message
+    says how many there are in one line, and they count as announced with it. ``AUTO``: a
+    channel's first notify announces the day before the newest regression (so a new channel on
+    an old store does not post weeks of history at once), later ones everything pending; ``ALL``
+    (None): everything, one message per run."""
+    rows = history.unannounced(engine, channel=channel)
+    cutoff = _cutoff(engine, channel, rows, since)
+    recent, older = [], []
+    for r in rows:
+        (recent if cutoff is None or (utc(r["ts"]) or cutoff) >= cutoff else older).append(r)
+    out = build_announcements(recent, dashboard_url)
+    if older and out:  # the summary rides on the newest run's message
+        first = min((utc(r["ts"]) for r in older if r.get("ts")), default=None)
+        out[-1] = replace(out[-1], backlog=Backlog(len(older), len({r["run_id"] for r in older}), first,
+                                                   tuple(r["id"] for r in older)))
+    if announce_resolved:
+        out += build_announcements(history.unannounced(engine, resolved=True, channel=channel), dashboard_url, True)
     return out
 
 
+def _cutoff(engine: Engine, channel: str, rows: list[dict[str, Any]], since: datetime | str | None) -> datetime | None:
+    if since is None or not rows:
+        return None
+    if isinstance(since, datetime):
+        return utc(since)
+    if history.has_announced(engine, channel):
+        return None
+    newest = max((utc(r["ts"]) for r in rows if r.get("ts")), default=None)
+    return newest - RECENT if newest else None
+
+
 def pending_messages(engine: Engine, dashboard_url: str | None, announce_resolved: bool = False,
-                     channels: Iterable[str] = ("slack",)) -> list[Outgoing]:
+                     channels: Iterable[str] = ("slack",), since: datetime | str | None = AUTO) -> list[Outgoing]:
     """What a notify would send now on ``channels`` (names), rendered: a dry run needs no sender."""
     return [m for name in channels for m in _outgoing(engine, name, registry.module(name).render, dashboard_url,
-                                                       announce_resolved)]
+                                                       announce_resolved, since)]
 
 
 def notify_pending(engine: Engine, channels: Sequence[Channel], dashboard_url: str | None,
-                   announce_resolved: bool = False) -> NotifyResult:
+                   announce_resolved: bool = False, since: datetime | str | None = AUTO) -> NotifyResult:
     """Send every channel's pending messages; mark each one's regressions announced on that
     channel after it was delivered.
 
@@ -119,13 +151,15 @@ def notify_pending(engine: Engine, channels: Sequence[Channel], dashboard_url: s
         raise AlertError("no alert channel configured: export PERFWATCH_SLACK_WEBHOOK or PERFWATCH_WEBHOOK_URL "
                          "(see docs/alerts.md)")
     with db_lock(engine, "notify"):
-        return NotifyResult(tuple(_notify_channel(engine, ch, dashboard_url, announce_resolved) for ch in channels))
+        return NotifyResult(tuple(_notify_channel(engine, ch, dashboard_url, announce_resolved, since)
+                                  for ch in channels))
 
 
-def _notify_channel(engine: Engine, ch: Channel, dashboard_url: str | None, announce_resolved: bool) -> ChannelResult:
+def _notify_channel(engine: Engine, ch: Channel, dashboard_url: str | None, announce_resolved: bool,
+                    since: datetime | str | None) -> ChannelResult:
     sent, announced, pending, errors = 0, [], [], []
     stopped = False
-    for msg in _outgoing(engine, ch.name, ch.render, dashboard_url, announce_resolved):
+    for msg in _outgoing(engine, ch.name, ch.render, dashboard_url, announce_resolved, since):
         if stopped:
             pending += msg.ids
             continue
@@ -143,9 +177,9 @@ def _notify_channel(engine: Engine, ch: Channel, dashboard_url: str | None, anno
 
 
 def _outgoing(engine: Engine, name: str, render: Callable[[Announcement], dict[str, Any]], dashboard_url: str | None,
-              announce_resolved: bool) -> list[Outgoing]:
+              announce_resolved: bool, since: datetime | str | None = AUTO) -> list[Outgoing]:
     return [Outgoing(name, a.run_id, a.ids, a.resolved, render(a))
-            for a in pending_announcements(engine, name, dashboard_url, announce_resolved)]
+            for a in pending_announcements(engine, name, dashboard_url, announce_resolved, since)]
 
 
 def _unique(ids: Iterable[int]) -> tuple[int, ...]:

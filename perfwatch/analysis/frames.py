@@ -268,3 +268,23 @@ def compare(engine, run_a: str, run_b: str) -> pd.DataFrame:
     df = pd.DataFrame(compare_runs(engine, run_a, run_b, metrics=None), columns=cols)
     df["order"] = df["mode"].map(MODE_ORDER).fillna(9)
     return df.sort_values(["benchmark", "order", "metric"]).drop(columns="order").reset_index(drop=True)
+
+
+BATCH_COLUMNS = ["benchmark", "mode", "batch", "fits", "throughput", "unit", "step_ms", "peak_bytes", "why",
+                 "max_batch", "cap", "cut", "status"]
+
+
+def batch_curves(engine, run_id: str) -> pd.DataFrame:
+    """The batch search of every case of a run (--batch-search): one row per batch tried, with
+    its throughput (fitting tries) or why it did not fit, and the case's max_batch (None when the
+    budget cut the search), cap and status on every row."""
+    rows = []
+    for bench, mode, info, status in reads.batch_search_details(engine, run_id):
+        for t in info.get("tries") or []:
+            rows.append({"benchmark": bench, "mode": mode, "batch": t.get("batch"), "fits": bool(t.get("fits")),
+                         "throughput": t.get("throughput"), "unit": info.get("item_unit"), "step_ms": t.get("step_ms"),
+                         "peak_bytes": t.get("peak_bytes"), "why": t.get("why"), "max_batch": info.get("max_batch"),
+                         "cap": info.get("cap"), "cut": bool(info.get("cut")), "status": status})
+    df = pd.DataFrame(rows, columns=BATCH_COLUMNS)
+    df["order"] = df["mode"].map(MODE_ORDER).fillna(9)
+    return df.sort_values(["benchmark", "order", "batch"]).drop(columns="order").reset_index(drop=True)

@@ -168,6 +168,28 @@ def to_markdown(rep: dict[str, Any]) -> str:
     lines.append("")
     lines.append("*detectable*: the smallest step-time slowdown the history gate would have flagged in this run "
                  "(its noise, its history, all series of the run at once).")
+    lines += _batch_lines(rep["cases"])
     for c in rep["failed"]:
         lines.append(f"\n- `{c['benchmark']}` [{c['mode']}] **{c['status']}**: {(c['error'] or '').splitlines()[0] if c['error'] else ''}")
     return "\n".join(lines) + "\n"
+
+
+def _batch_lines(cases: list[dict[str, Any]]) -> list[str]:
+    """The batch search's figures (--batch-search): the largest batch that fits per case and the
+    throughput at the largest power-of-two batch measured (the family throughput_at_batch_N)."""
+    prefix = catalogue.FAMILIES[0].name
+    rows = []
+    for c in cases:
+        m = c["metrics"]
+        curve = {int(k[len(prefix):]): v for k, v in m.items() if catalogue.family(k)}
+        if "max_batch" not in m and not curve:
+            continue
+        top = max(curve) if curve else None
+        cells = [c["benchmark"], c["mode"], f"{m['max_batch']:.0f}" if "max_batch" in m else "- (search cut)",
+                 str(top) if top else "-", f"{curve[top]:.4g}" if top else "-"]
+        rows.append("| " + " | ".join(cells) + " |")
+    if not rows:
+        return []
+    return ["", "**Batch search** (largest batch that fits under the memory cap; throughput at the largest "
+            "power-of-two batch measured):", "", "| benchmark | mode | max batch | at batch | throughput |",
+            "|---|---|---|---|---|", *rows]

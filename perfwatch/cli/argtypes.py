@@ -49,3 +49,14 @@ probability = bounded(low=0, high=1, low_open=True, high_open=True, what="a prob
 pvalue = bounded(low=0, high=1, low_open=True, what="a p-value in (0, 1]")
 nonnegative = bounded(low=0, what="a number >= 0")
 port = bounded(whole=True, low=1, high=65535, what="a port number in 1..65535")
+
+
+def memory_cap(text: str) -> str:
+    """A memory cap (``--batch-memory-cap``): a size (256MiB, 40GiB) or a fraction of the device in (0, 0.9]."""
+    from perfwatch.domain.batch_cap import parse_cap
+
+    try:
+        parse_cap(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text

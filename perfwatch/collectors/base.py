@@ -46,13 +46,15 @@ class CaseContext:
     def compiled(self) -> bool:
         return self.spec.mode != "eager"
 
-    def bench_context(self, mode: str | None = None, dtype: Any = None, amp: bool | None = None) -> BenchContext:
-        """The BenchContext the benchmark is built with: the spec's, or a reference's mode/dtype."""
+    def bench_context(self, mode: str | None = None, dtype: Any = None, amp: bool | None = None,
+                      device: str | None = None) -> BenchContext:
+        """The BenchContext the benchmark is built with: the spec's, or a reference's mode/dtype/device
+        (the float64 reference on the CPU: --reference cpu)."""
         import torch
 
         spec, bench = self.spec, self.bench
         return BenchContext(
-            device=spec.backend,
+            device=device or spec.backend,
             size=spec.size,
             dtype=dtype if dtype is not None else getattr(torch, spec.dtype),
             amp=(spec.backend == "cuda" and bench.amp_on_cuda) if amp is None else amp,
@@ -62,9 +64,9 @@ class CaseContext:
             compile_options=dict(spec.compile_options),
         )
 
-    def build(self, mode: str, dtype: Any = None, amp: bool | None = None) -> Workload:
+    def build(self, mode: str, dtype: Any = None, amp: bool | None = None, device: str | None = None) -> Workload:
         """A fresh build of the benchmark (the accuracy references, the eager graph capture)."""
-        return self.bench.build(self.bench_context(mode, dtype, amp))
+        return self.bench.build(self.bench_context(mode, dtype, amp, device))
 
     def release_built(self, keep_call: bool) -> None:
         """Drop the timed build before fresh ones are made (keep its call for a later pass that

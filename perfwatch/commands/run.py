@@ -7,10 +7,12 @@ import json
 import os
 import sys
 
+from perfwatch.cli import argtypes
 from perfwatch.commands.common import add_case_selection, add_db, config, engine, push_spool
 from perfwatch.commands.runs import close_stale_runs
 from perfwatch.domain.errors import (EXIT_CASES_FAILED, EXIT_GATE_UNAVAILABLE, EXIT_INTERRUPTED, EXIT_OK,
                                      EXIT_REGRESSION, EXIT_RESULTS_LOST, UsageError)
+from perfwatch.domain.vocab import REFERENCES
 
 
 def register(sub) -> None:
@@ -32,11 +34,25 @@ def register(sub) -> None:
                           "fewer than the cores keeps a shared CPU runner's timings steady")
     run.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE", help="label the run (repeatable)")
     run.add_argument("--no-accuracy", action="store_true", help="skip the eager and float64 accuracy references")
+    run.add_argument("--reference", choices=REFERENCES, default=None,
+                     help="where the float64 accuracy reference is built: device, cpu (an independent check: eager "
+                          "cases are judged against it too) or auto (the device where it has float64, else cpu; "
+                          "the default; reference in the config, $PERFWATCH_REFERENCE)")
     run.add_argument("--warm-compile", action=argparse.BooleanOptionalAction, default=None,
                      help="compiled modes: a second, build-only worker compiles again over the cold compile's "
                           "caches (compile_time_warm; default: on; warm_compile in the config)")
     run.add_argument("--compile-instructions", action="store_true",
                      help="compiled modes: count the compile's instructions under callgrind (valgrind; slow)")
+    run.add_argument("--batch-search", action=argparse.BooleanOptionalAction, default=None,
+                     help="train benchmarks: find the largest batch that fits under --batch-memory-cap and the "
+                          "throughput at the batches tried (max_batch, throughput_at_batch_N; default: off; "
+                          "batch_search in the config)")
+    run.add_argument("--batch-search-budget", type=argtypes.seconds, default=None, metavar="S",
+                     help="seconds per case for the batch search; a search cut short says so and stores no "
+                          "max_batch (default: 60 on cpu, 300 on cuda)")
+    run.add_argument("--batch-memory-cap", type=argtypes.memory_cap, default=None, metavar="SIZE|FRACTION",
+                     help="the batch search's memory cap: a size (256MiB, 40GiB) or a fraction of the device's "
+                          "memory up to 0.9 (default: 256MiB of torch's allocations on cpu, 0.5 of the GPU on cuda)")
     run.add_argument("--json", action="store_true", help="print the run as JSON on stdout instead of a table")
     run.add_argument("--profile", action="store_true", help="record a short torch.profiler trace per case (TensorBoard)")
     run.add_argument("--profile-dir", default=None, help="trace log dir (default: <perfwatch home>/traces)")
@@ -98,14 +114,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     cfg = config(args, timeout_s=args.timeout, min_time_s=args.min_time, processes=args.processes,
                  max_time_s=args.max_time, precision=args.precision, threads=args.threads, interleave=args.interleave,
-                 warm_compile=args.warm_compile)
+                 warm_compile=args.warm_compile, reference=args.reference, batch_search=args.batch_search,
+                 batch_search_budget_s=args.batch_search_budget, batch_memory_cap=args.batch_memory_cap)
     runner.check_interleave(cfg.processes, cfg.interleave)
     req = runner.RunRequest(
         suite=args.suite, backend=args.backend, modes=runner.parse_modes(args.modes),
         benchmarks=tuple(b.strip() for b in args.benchmarks.split(",") if b.strip()),
         size=args.size, dtype=args.dtype, tags=parse_tags(args.tag), accuracy=not args.no_accuracy,
         profile_dir=profile_dir(args), warm_compile=cfg.warm_compile,
-        compile_instructions=args.compile_instructions,
+        compile_instructions=args.compile_instructions, reference=cfg.reference, batch_search=cfg.batch_search,
     )
     # Everything checked before the first case: suite, benchmarks, modes, backend, database.
     gate_cfg = gate_config(args)
@@ -123,7 +140,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"skipping (not for {plan.backend}): {', '.join(plan.skipped)}", file=sys.stderr)
     print(f"run {run.run_id}: suite {plan.suite.name}, backend {plan.backend}, size {plan.size}, "
           f"{len(plan.specs)} case(s) -> {redact(cfg.resolved_db_url())}", file=sys.stderr)
-    progress = Progress(len(plan.specs))
+    progress = Progress(len(plan.specs), specs=plan.specs)
     sink = StoreSink(eng, spool.spool_path(cfg.resolved_spool_dir(), cfg.resolved_db_url()))
     outcome = runner.execute(plan, run, sink, cfg.timeout_s, on_start=progress.start, on_end=progress.end,
                              processes=cfg.processes, interleave=cfg.interleave, on_repeat=progress.repeat)

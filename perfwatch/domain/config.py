@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from perfwatch.domain.errors import ConfigError
+from perfwatch.domain.vocab import REFERENCES
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -44,6 +45,10 @@ class Config:
     threads: int | None = None  # torch intra-op threads per worker (None: torch's default, one per core)
     interleave: bool = False  # with processes > 1: a case's processes spread over the run, round by round
     warm_compile: bool = True  # compiled modes: a build-only worker over the cold compile's caches
+    batch_search: bool = False  # train benchmarks: the largest batch that fits and throughput by batch
+    batch_search_budget_s: float | None = None  # seconds per case for the search (None: 60 on CPU, 300 on CUDA)
+    batch_memory_cap: str | None = None  # a size (256MiB) or a fraction (0.5); None: 256MiB on CPU, 0.5 on CUDA
+    reference: str = "auto"  # where the float64 accuracy reference is built: auto, device or cpu
     spool_dir: str | None = None
     slack_webhook: str | None = None
     webhook_url: str | None = None  # the generic JSON webhook alert channel ($PERFWATCH_WEBHOOK_URL)
@@ -62,7 +67,8 @@ _FIELDS = {f.name: f for f in fields(Config)}
 _ENV = {name: "PERFWATCH_" + name.upper() for name in _FIELDS}
 _ENV["slack_webhook"] = "PERFWATCH_SLACK_WEBHOOK"
 # The command-line flags whose names differ from their settings', for messages that name them.
-_FLAGS = {"db_url": "--db", "timeout_s": "--timeout", "min_time_s": "--min-time", "max_time_s": "--max-time"}
+_FLAGS = {"db_url": "--db", "timeout_s": "--timeout", "min_time_s": "--min-time", "max_time_s": "--max-time",
+          "batch_search_budget_s": "--batch-search-budget"}
 
 
 # Bounds of the numeric settings: (lowest, highest, whether the highest is excluded). Every one
@@ -77,13 +83,24 @@ _RANGES: dict[str, tuple[float, float | None, str]] = {
     "max_samples": (1, None, "a whole number >= 1"),
     "processes": (1, None, "a whole number >= 1"),
     "threads": (1, None, "a whole number >= 1"),
+    "batch_search_budget_s": (0, None, "a number of seconds > 0"),
 }
+# Settings that take one of a few words; checked here for the file and PERFWATCH_* alike.
+_CHOICES: dict[str, tuple[str, ...]] = {"reference": REFERENCES}
 
 
 def _coerce(name: str, value: Any, origin: str) -> Any:
     kind = _FIELDS[name].type
     if kind == "bool":
         return _coerce_bool(name, value, origin)
+    if name == "batch_memory_cap" and value is not None:  # a size or a fraction, as text or a TOML number
+        from perfwatch.domain.batch_cap import parse_cap
+
+        try:
+            parse_cap(value if not isinstance(value, bool) else "")
+        except ValueError as exc:
+            raise ConfigError(f"{origin}: {name} = {value!r} is invalid ({exc})") from None
+        return str(value)
     if "float" in kind or "int" in kind:
         try:
             return _number(name, value, whole="int" in kind)
@@ -93,6 +110,8 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
         raise ConfigError(f"{origin}: {name} must be a string, got {value!r}")
     if isinstance(value, str) and "\x00" in value:
         raise ConfigError(f"{origin}: {name} contains a NUL byte")
+    if name in _CHOICES and value not in _CHOICES[name]:
+        raise ConfigError(f"{origin}: {name} = {value!r} is invalid (expected one of {', '.join(_CHOICES[name])})")
     return value
 
 

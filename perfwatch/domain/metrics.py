@@ -24,6 +24,7 @@ NOISY = "noisy"  # measurements, counts included (page faults): judged against t
 
 # groups: figures that move together for one cause, and the dashboard view that shows them
 TIME, COMPILE, MEMORY, UVM, ACCURACY = "time", "compile", "memory", "uvm", "accuracy"
+BATCH = "batch"  # the batch search (--batch-search): the largest batch that fits, throughput by batch
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,9 @@ JITTER_S = 0.01  # 10 ms: the min_abs of single wall-clock intervals (first call
 COMPILE_JITTER_S = 0.25
 COMPILE_CPU_JITTER_S = 0.1
 COMPILE_V = 2  # issue 16's definitions of the compile figures
+# Smallest data-wait changes the gate flags (issue 19): 2 points of the step, 0.05 ms per step.
+PIPELINE_JITTER_FRACTION = 0.02
+PIPELINE_JITTER_MS = 0.05
 
 # The exclusive phases of compile_time, in order: they add up to it (perfwatch/collectors/torch_compat.py).
 COMPILE_PHASES = ("compile_time_dynamo", "compile_time_aot", "compile_time_inductor", "compile_time_codegen",
@@ -83,6 +87,12 @@ CATALOGUE: tuple[MetricSpec, ...] = (
     _m("speedup_vs_eager", "x", HIGHER, label="speedup vs eager", produced_by="runner"),
     # graph_time: the GPU's share of a launch-bound step, steady where step time is not
     _m("graph_time", "ms", label="CUDA-graph replay time", produced_by="graph", headline=True, vs_baseline=True),
+    # pipeline pass (workloads with a data loader): the step's share spent waiting for its batch,
+    # and that wait per step. min_abs: a loader that keeps up waits a few percent of a tiny step,
+    # and doubling that is not starvation; the gate wants a move of whole percentage points / 0.05 ms
+    _m("data_wait_fraction", "ratio", label="data wait fraction", produced_by="pipeline", headline=True,
+       min_abs=PIPELINE_JITTER_FRACTION),
+    _m("data_wait_time", "ms", label="data wait per step", produced_by="pipeline", min_abs=PIPELINE_JITTER_MS),
     # build pass: first call and compilation
     _m("first_call_time", "s", label="first call (cold)", group=COMPILE, produced_by="build", min_abs=JITTER_S,
        version=COMPILE_V),
@@ -150,9 +160,29 @@ CATALOGUE: tuple[MetricSpec, ...] = (
     _m("accuracy_max_rel_error", "ratio", label="max rel error vs eager", group=ACCURACY, produced_by="accuracy"),
     _m("accuracy_fp64_max_abs_error", "abs", label="max abs error vs float64", group=ACCURACY,
        produced_by="accuracy"),
+    # batch pass (--batch-search): the search is deterministic under a given cap (the same code
+    # allocates the same bytes; each try is a fresh build over an emptied allocator), so any
+    # change is real: exact, and a drop is an out-of-memory in someone's job. Its series carry the cap.
+    _m("max_batch", "count", HIGHER, kind=EXACT, label="largest batch that fits", group=BATCH, produced_by="batch",
+       headline=True),
 )
 
 METRICS: dict[str, MetricSpec] = {m.name: m for m in CATALOGUE}
+
+# Families: one metric per number, ``<prefix><N>``, each N its own series. The batch pass's
+# throughput curve: throughput at each power-of-two batch the search tried and that fitted.
+FAMILIES: tuple[MetricSpec, ...] = (
+    _m("throughput_at_batch_", "items/s", HIGHER, label="throughput at batch ", group=BATCH, produced_by="batch"),
+)
+
+
+def family(name: str) -> MetricSpec | None:
+    """The entry of a family member (``throughput_at_batch_64``), named and labelled for it."""
+    for f in FAMILIES:
+        if name.startswith(f.name) and name[len(f.name):].isdigit():
+            return MetricSpec(name, f.unit, f.direction, f.kind, f.label + name[len(f.name):], f.group,
+                              f.produced_by, f.headline, f.vs_baseline, f.min_abs, f.version)
+    return None
 
 # Peak memory as one figure per backend (asv's single "peak_memory" track, the run table's column).
 PEAK_MEMORY_BY_BACKEND = {"cpu": "peak_rss", "cuda": "peak_memory_allocated", "mps": "peak_mps_driver_allocated"}
@@ -161,7 +191,7 @@ PEAK_MEMORY_BY_BACKEND = {"cpu": "peak_rss", "cuda": "peak_memory_allocated", "m
 def spec(name: str, unit: str | None = None, direction: str | None = None) -> MetricSpec:
     """The catalogue's entry for ``name``; for a metric it does not list, one derived from its unit
     (a user suite's figure or an asv import): ``bool`` is exact, everything else a measurement."""
-    known = METRICS.get(name)
+    known = METRICS.get(name) or family(name)
     if known is not None:
         return known
     return MetricSpec(name, unit or "", direction or LOWER, EXACT if unit == "bool" else NOISY, group=TIME)
@@ -187,3 +217,15 @@ def version(name: str) -> int:
     """The definition version of a metric (1 for one the catalogue does not list)."""
     known = METRICS.get(name)
     return known.version if known is not None else 1
+
+
+def importance(name: str, unit: str | None = None) -> float:
+    """How much a regression of this metric matters, for ranking findings (perfwatch.analysis.findings):
+    a wrong result first, then what users wait for (headline figures: step time, compile time, peak
+    memory, graph breaks), then the supporting figures (phases, MAD, page-fault counts)."""
+    m = spec(name, unit)
+    if m.group == ACCURACY:
+        return 10.0 if m.exact else 2.0
+    if m.headline:
+        return 3.0 if m.group == TIME or m.exact else 2.0
+    return 1.0

@@ -99,6 +99,13 @@ class CaseSpec:
     build_only: bool = False  # the warm-compile worker (perfwatch/measure/compile_cache.py): the build pass only
     warm_compile: bool = False  # compiled modes: build again over the cold caches (compile_time_warm)
     compile_instructions: bool = False  # --compile-instructions: one more cold build under callgrind
+    # --batch-search: the batch pass (perfwatch/collectors/batch.py) for benchmarks with batch_search
+    batch_search: bool = False
+    batch_search_budget_s: float | None = None  # seconds for the whole search (None: 60 on CPU, 300 on CUDA)
+    batch_memory_cap: str | None = None  # canonical cap (perfwatch/domain/batch_cap.py); None: the backend's
+    # --reference: where the float64 accuracy reference is built (vocab.REFERENCES; the runner
+    # stores the resolved "device" or "cpu"; "cpu" also judges eager cases against it)
+    reference: str = "auto"
     # torch.compile keyword arguments for every ctx.compile() of the case (BenchContext.compile_options);
     # set through perfwatch.api, no CLI flag: a case's own call's keywords win over these
     compile_options: dict[str, Any] = field(default_factory=dict)

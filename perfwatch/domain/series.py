@@ -59,6 +59,20 @@ def case_settings(spec: Any, details: Mapping[str, Any] | None) -> dict[str, Any
             "processes": timing.get("processes") or 1}
 
 
-def case_params_key(case: Any) -> str:
-    """params_key of a measured case (a CaseResult): benchmark parameters plus identity settings."""
-    return params_key(series_params(case.spec.params, case_settings(case.spec, case.details), case.spec.backend))
+def case_params_key(case: Any, metric: str | None = None) -> str:
+    """params_key of a measured case (a CaseResult): benchmark parameters plus identity settings;
+    for ``metric`` too, the settings that change that metric alone (``metric_settings``)."""
+    params = series_params(case.spec.params, case_settings(case.spec, case.details), case.spec.backend)
+    return params_key({**params, **metric_settings(case.spec, metric)})
+
+
+def metric_settings(spec: Any, metric: str | None) -> dict[str, Any]:
+    """Settings that change one pass's figures and no other's: the batch search's memory cap is part
+    of the identity of max_batch and the throughput curve (another cap, another series), never of
+    the step time measured beside them."""
+    from perfwatch.domain.metrics import spec as metric_spec
+
+    cap = getattr(spec, "batch_memory_cap", None)
+    if metric and cap and metric_spec(metric).produced_by == "batch":
+        return {"_batch_cap": cap}
+    return {}

@@ -7,7 +7,10 @@ CUPTI, the profiler) never lands in another's figures. The order is part of the 
     over for good, and unified-memory counters stop arriving after it;
   - the profiler is the last pass that steps the timed build; then the build is dropped (unless
     the graph pass keeps it) and the CUDA cache emptied before the accuracy references are built;
-  - the CUDA-graph replay last: a failed capture can spoil the stream for the rest of the process.
+  - the CUDA-graph replay last of the passes that measure the case as built: a failed capture can
+    spoil the stream for the rest of the process;
+  - the batch search (--batch-search) after everything: it rebuilds the case at many batches under
+    a memory cap, and a figure of another pass must never be measured under that cap.
 A timing-only spec (the repeat processes of ``--processes``) runs the passes marked ``repeats``;
 a build-only spec (the warm-compile and instruction-count workers) runs the build pass alone.
 
@@ -22,9 +25,11 @@ from typing import Callable
 
 from perfwatch.collectors.accuracy import AccuracyCollector
 from perfwatch.collectors.base import Collector
+from perfwatch.collectors.batch import BatchCollector
 from perfwatch.collectors.build import BuildCollector
 from perfwatch.collectors.graphs import GraphCollector
 from perfwatch.collectors.memory import MemoryCollector
+from perfwatch.collectors.pipeline import PipelineCollector
 from perfwatch.collectors.profiler import ProfileCollector
 from perfwatch.collectors.timing import TimingCollector
 from perfwatch.collectors.uvm import UvmCollector
@@ -53,12 +58,17 @@ class Pass:
 PASSES: tuple[Pass, ...] = (
     Pass("build", BuildCollector, on_failure=FAILS_CASE, repeats=True, spans="timing"),
     Pass("timing", TimingCollector, frozenset({BUILT}), on_failure=FAILS_CASE, repeats=True),
+    # right after timing, on the warm timed build: the loader's wait share (workloads with input_stats)
+    Pass("pipeline", PipelineCollector, frozenset({BUILT})),
     Pass("memory", MemoryCollector, frozenset({BUILT})),
     Pass("uvm", UvmCollector, frozenset({BUILT, CUDA})),
     Pass("profile", ProfileCollector, frozenset({BUILT})),
     Pass("accuracy", AccuracyCollector, frozenset({FRESH}), on_failure=ERROR),
     # the timed build in default mode (kept: GraphCollector.keeps_built), a fresh eager one in eager mode
     Pass("graph", GraphCollector, frozenset({FRESH, CUDA})),
+    # --batch-search: fresh builds at many batches under a memory cap; after the graph pass, whose
+    # kept build it drops (the cap is for the tries alone), and it sets the cap back when it ends
+    Pass("batch", BatchCollector, frozenset({FRESH})),
 )
 
 

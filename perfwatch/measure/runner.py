@@ -50,7 +50,7 @@ from perfwatch.domain.results import (
     RunInfo,
     WorkerResult,
 )
-from perfwatch.domain.vocab import DEFAULT_SIZE, MODES, SIZES
+from perfwatch.domain.vocab import DEFAULT_SIZE, MODES, REFERENCES, SIZES, resolve_reference
 from perfwatch.suites.base import Suite
 
 
@@ -77,6 +77,8 @@ class RunRequest:
     profile_dir: str | None = None  # --profile: traces go to <profile_dir>/<run id>/
     warm_compile: bool = True  # compiled modes: a build-only worker over the cold caches (--no-warm-compile)
     compile_instructions: bool = False  # --compile-instructions: a cold build under callgrind
+    reference: str = "auto"  # --reference: where the float64 accuracy reference is built (vocab.REFERENCES)
+    batch_search: bool = False  # --batch-search: the batch pass for benchmarks with batch_search
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,10 @@ def plan(req: RunRequest, config: Config) -> Plan:
         raise UsageError(f"unknown dtype {req.dtype!r}; valid: float32, float16, bfloat16, float64")
     backend = resolve_backend(req.backend)
     size = DEFAULT_SIZE[backend] if req.size == "auto" else req.size
+    if req.reference not in REFERENCES:
+        raise UsageError(f"unknown reference {req.reference!r}; valid: {', '.join(REFERENCES)}")
+    reference = resolve_reference(req.reference, backend)  # the spec says what the worker does
+    batch_cap = _batch_cap(config, backend) if req.batch_search else None
     chosen = [suite.get(b) for b in req.benchmarks] if req.benchmarks else list(suite.benchmarks)
     runnable = [b for b in chosen if backend in b.backends]
     skipped = tuple(b.name for b in chosen if backend not in b.backends)
@@ -149,11 +155,27 @@ def plan(req: RunRequest, config: Config) -> Plan:
                  min_samples=config.min_samples, max_samples=config.max_samples, max_time_s=config.max_time_s,
                  precision=config.precision, threads=config.threads, accuracy=req.accuracy,
                  profile_dir=req.profile_dir, warm_compile=req.warm_compile and m != "eager",
-                 compile_instructions=req.compile_instructions and m != "eager")
+                 compile_instructions=req.compile_instructions and m != "eager", reference=reference,
+                 batch_search=req.batch_search and b.batch_search,
+                 batch_search_budget_s=config.batch_search_budget_s if req.batch_search and b.batch_search else None,
+                 batch_memory_cap=batch_cap if req.batch_search and b.batch_search else None)
         for b in runnable
         for m in req.modes
     )
     return Plan(suite, source, backend, size, specs, skipped)
+
+
+def _batch_cap(config: Config, backend: str) -> str:
+    """The batch search's memory cap for this backend, canonical (part of the batch figures' series)."""
+    from perfwatch.domain.batch_cap import resolve_cap
+
+    if backend not in ("cpu", "cuda"):
+        raise UsageError(f"--batch-search runs on cpu and cuda, not {backend}: "
+                         "no out-of-memory error or allocation count to search by there")
+    try:
+        return resolve_cap(config.batch_memory_cap, backend)
+    except ValueError as exc:
+        raise UsageError(f"--batch-memory-cap: {exc}") from None
 
 
 def new_run_info(p: Plan, req: RunRequest) -> RunInfo:

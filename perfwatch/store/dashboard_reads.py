@@ -140,3 +140,11 @@ def compiled_case_details(engine: Engine, run_id: str) -> list[tuple[str, str, d
     graph-break and recompilation reasons."""
     stmt = select(Case.benchmark, Case.mode, Case.details).where(Case.run_id == run_id, Case.mode != "eager")
     return [(bench, mode, details or {}) for bench, mode, details in _table(engine, stmt).rows]
+
+
+def batch_search_details(engine: Engine, run_id: str) -> list[tuple[str, str, dict, str | None]]:
+    """(benchmark, mode, the batch search's details, its status) of every case of a run that ran
+    the batch search (--batch-search): every try, its throughput and whether it fitted."""
+    stmt = select(Case.benchmark, Case.mode, Case.details).where(Case.run_id == run_id)
+    return [(bench, mode, details["batch_search"], details.get("batch_status"))
+            for bench, mode, details in _table(engine, stmt).rows if (details or {}).get("batch_search")]

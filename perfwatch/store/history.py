@@ -196,6 +196,11 @@ def _announced(channel: str, kind: str):
                           Announcement.kind == kind)
 
 
+def has_announced(engine: Engine, channel: str = LEGACY_CHANNEL) -> bool:
+    """Whether ``channel`` ever delivered an announcement (its first notify is told apart)."""
+    return bool(_read(engine, select(Announcement.regression_id).where(Announcement.channel == channel).limit(1)))
+
+
 def unannounced(engine: Engine, resolved: bool = False, channel: str = LEGACY_CHANNEL) -> list[dict[str, Any]]:
     """Open regressions ``channel`` has not announced yet (or, with resolved=True, resolved ones
     whose resolution it has not announced although it announced the regression itself)."""

@@ -100,9 +100,10 @@ def write_run(engine: Engine, run: RunInfo) -> None:
 
 def _series_ids(conn: Connection, run: RunInfo, machine_id: int, case: CaseResult) -> dict[str, int]:
     spec = case.spec
-    pkey = case_params_key(case)  # a changed setting (threads, processes, size...) starts a new series
     rows = []
     for m in case.metrics:
+        # a changed setting (threads, processes, size...; the batch cap for the batch figures) starts a new series
+        pkey = case_params_key(case, m.name)
         rows.append(
             dict(
                 key=series_key(run.machine_fingerprint, spec.suite, spec.benchmark, spec.mode, spec.backend, spec.dtype, pkey, m.name),

@@ -24,6 +24,8 @@ BUILTIN = {
     "ops": "perfwatch.suites.ops",
     "dynamic": "perfwatch.suites.dynamic",
     "uvm": "perfwatch.suites.uvm",
+    "numerics": "perfwatch.suites.numerics",
+    "pipeline": "perfwatch.suites.pipeline",
 }
 ENTRY_POINT_GROUP = "perfwatch.suites"
 

@@ -54,6 +54,11 @@ class Workload:
     items_per_step: float = 1.0
     item_unit: str = "samples"  # throughput is reported in <item_unit>/s
     notes: dict[str, Any] = field(default_factory=dict)  # facts worth showing (e.g. the lengths cycled)
+    # input-pipeline accounting, cumulative over every step so far: {"wait_s": seconds spent
+    # waiting for batches (next() plus issuing the device copy), "steps": steps, optionally
+    # "prefetch": batches the loader may hold ready}; the worker's pipeline pass reads it before
+    # and after stepping (data_wait_fraction). None: no loader.
+    input_stats: Callable[[], Mapping[str, float]] | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,15 @@ class BenchContext:
     # torch.compile keywords for every compile() of the case: the CaseSpec's compile_options
     # (perfwatch.api), below the keywords of the compile() call itself
     compile_options: Mapping[str, Any] = field(default_factory=dict)
+    # the batch to build with instead of the benchmark's own (the batch search's tries,
+    # perfwatch/collectors/batch.py); None: the benchmark's. Read it through batch_size().
+    batch: int | None = None
+
+    def batch_size(self, default: int) -> int:
+        """The batch to build with: the batch search's override when set, else ``default``
+        (the benchmark's own batch for this size). A benchmark with ``batch_search=True`` must
+        take its batch from here, and scale ``items_per_step`` with it."""
+        return self.batch if self.batch is not None else default
 
     def pick(self, **by_size: Any) -> Any:
         """Return the value given for this size; falls back to the nearest smaller size."""
@@ -131,6 +145,9 @@ class Benchmark:
     fp64_reference: bool = True  # build a float64 eager copy as the accuracy reference
     amp_on_cuda: bool = True  # bf16 autocast when running on cuda
     uvm_counters: bool = False  # count unified-memory events (CUPTI) in a pass of their own, on cuda
+    # takes part in the batch search (`perfwatch run --batch-search`): its build reads its batch
+    # from ctx.batch_size(), so the search can find the largest batch that fits (train benchmarks)
+    batch_search: bool = False
     # the CUDA allocator (one of ALLOCATORS) the worker installs before the case's first CUDA
     # allocation; a suite declares it, it never installs one itself
     allocator: str = "caching"

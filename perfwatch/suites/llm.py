@@ -37,7 +37,8 @@ def build_train(ctx: BenchContext) -> Workload:
         medium=dict(batch=16, seq=256),
         large=dict(batch=8, seq=1024),
     )
-    batch, seq = s["batch"], s["seq"]
+    # the batch search (--batch-search) builds this step at other batches: ctx.batch_size()
+    batch, seq = ctx.batch_size(s["batch"]), s["seq"]
     model = make_gpt(ctx, max_seq=seq)
     data = torch.randint(model.cfg.vocab_size, (batch, seq + 1), device=ctx.device)
     idx, targets = data[:, :-1].contiguous(), data[:, 1:].contiguous()
@@ -62,7 +63,7 @@ def build_train(ctx: BenchContext) -> Workload:
         # clone: under CUDA graphs the output buffer is reused by the next call.
         return loss.detach().clone()
 
-    return Workload(step=step, items_per_step=batch * seq, item_unit="tokens")
+    return Workload(step=step, items_per_step=batch * seq, item_unit="tokens", notes={"batch": batch, "seq": seq})
 
 
 def build_inference(ctx: BenchContext) -> Workload:
@@ -114,6 +115,7 @@ SUITE = Suite(
             name="train",
             build=build_train,
             description="forward, cross-entropy, backward, AdamW step (tokens/s)",
+            batch_search=True,  # --batch-search: the largest batch that fits, throughput up to it
         ),
         Benchmark(
             name="inference",

@@ -23,17 +23,18 @@ _SIZES = dict(
 def _setup(ctx: BenchContext) -> tuple[ResNet, torch.Tensor, torch.Tensor, int]:
     ctx.seed_all()
     s = ctx.pick(**_SIZES)
+    batch = ctx.batch_size(s["batch"])  # the batch search's override (--batch-search), else the size's
     with torch.device(ctx.device):
         model = ResNet(s["widths"], s["depths"], s["classes"], imagenet_stem=s["imagenet_stem"])
         # Drawn in float32, then cast: a float64 build sees the same values.
-        images = torch.randn(s["batch"], 3, s["image"], s["image"])
-        labels = torch.randint(s["classes"], (s["batch"],))
+        images = torch.randn(batch, 3, s["image"], s["image"])
+        labels = torch.randint(s["classes"], (batch,))
     model = model.to(ctx.torch_dtype)
     images = images.to(ctx.torch_dtype)
     if ctx.params.get("channels_last"):
         model = model.to(memory_format=torch.channels_last)
         images = images.contiguous(memory_format=torch.channels_last)
-    return model, images, labels, s["batch"]
+    return model, images, labels, batch
 
 
 def build_train(ctx: BenchContext) -> Workload:
@@ -76,8 +77,10 @@ SUITE = Suite(
     name="vision",
     description="ResNet-style CNN (basic blocks, BatchNorm): training and inference, NCHW and NHWC.",
     benchmarks=(
-        Benchmark("train", build_train, "forward, cross-entropy, backward, SGD step (images/s)"),
-        Benchmark("train_channels_last", build_train, "train with channels_last layout", params=_CL),
+        # batch_search: --batch-search finds the largest batch that fits, and the throughput up to it
+        Benchmark("train", build_train, "forward, cross-entropy, backward, SGD step (images/s)", batch_search=True),
+        Benchmark("train_channels_last", build_train, "train with channels_last layout", params=_CL,
+                  batch_search=True),
         Benchmark("inference", build_inference, "eval-mode forward (images/s)"),
         Benchmark("inference_channels_last", build_inference, "inference with channels_last layout", params=_CL),
     ),

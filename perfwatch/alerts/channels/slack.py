@@ -23,7 +23,8 @@ MAX_BLOCKS = 50
 MAX_SECTION = 3000  # characters of a section's text (and of the top-level `text` we send)
 MAX_HEADER = 150
 MAX_FIELD = 2000
-MAX_LINES = 15  # metric lines shown; the rest are counted ("… and 12 more")
+MAX_LINES = 8  # findings shown: a digest, the rest counted ("… and 12 more findings") with the dashboard link
+MAX_ALSO = 4  # evidence shown per finding ("also: throughput −20.1%, …")
 MAX_LINE = 400
 
 _NEW_WEBHOOK = "create a new incoming webhook and set PERFWATCH_SLACK_WEBHOOK (see docs/alerts.md)"
@@ -51,19 +52,21 @@ Sender = SlackWebhook
 
 def render(a: Announcement) -> dict[str, Any]:
     """The Block Kit payload (``{"text", "blocks"}``) of one announcement."""
-    rows = a.items
+    rows = a.findings or tuple((i, ()) for i in a.items)
     n = len(rows)
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": _cut(("✅ " if a.resolved else "🔴 ") + a.title, MAX_HEADER),
                                     "emoji": True}},
         {"type": "section", "fields": _run_fields(a)},
     ]
-    blocks += [_section(text) for text in _pack([_line(r) for r in rows[:MAX_LINES]])]
+    blocks += [_section(text) for text in _pack([_line(lead, also) for lead, also in rows[:MAX_LINES]])]
     if n > MAX_LINES:
-        more = f"… and {count(n - MAX_LINES, 'more regression')} in this run"
+        more = f"… and {count(n - MAX_LINES, 'more finding')} in this run"
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": more + (" (see the dashboard)" if a.dashboard_url else "")}]})
-    shown = "" if n <= MAX_LINES else " (the regressions shown)"
-    command = _esc(a.reproduce(rows[:MAX_LINES]))
+    if a.backlog:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _cut(_esc(a.backlog.text), MAX_SECTION)}]})
+    shown = "" if n <= MAX_LINES else " (the findings shown)"
+    command = _esc(a.reproduce([lead for lead, _ in rows[:MAX_LINES]]))
     blocks.append(_section(_cut(f"*Reproduce*{shown}\n```{command}```", MAX_SECTION, tail="```")))
     if a.dashboard_url:
         blocks.append({"type": "actions", "elements": [
@@ -85,11 +88,14 @@ def _run_fields(a: Announcement) -> list[dict[str, str]]:
     return [{"type": "mrkdwn", "text": _cut(f"*{name}*\n{value}", MAX_FIELD)} for name, value in fields]
 
 
-def _line(r: Item) -> str:
+def _line(r: Item, also: tuple[Item, ...] = ()) -> str:
     where = " · ".join(x for x in (r.mode, r.backend, r.dtype, r.params) if x)
-    line = (f"• `{_code(r.benchmark)}` {_esc(where)} — `{_code(r.metric)}` "
+    line = (f"• `{_code(r.benchmark)}` {_esc(where)} — *{_esc(r.label)}* "
             f"{_esc(figure(r.before, r.unit))} → {_esc(figure(r.after, r.unit))}: *{pct(r.change)}* "
-            f"(confidence {_confidence(r.pvalue)})")
+            f"({_confidence(r)})")
+    if also:
+        shown = ", ".join(f"{_esc(e.label)} {pct(e.change)}" for e in also[:MAX_ALSO])
+        line += f"\n     also: {shown}" + (f" and {len(also) - MAX_ALSO} more" if len(also) > MAX_ALSO else "")
     return _cut(line, MAX_LINE)
 
 
@@ -111,17 +117,17 @@ def _section(text: str) -> dict[str, Any]:
 def _fallback(a: Announcement) -> str:
     """The top-level `text`: what notifications and clients without blocks show (the link is
     left to the button: a bare URL with `&` in it would need Slack's escaping rules)."""
-    worst = a.items[0]
+    worst = a.leads[0]
     return _cut(_esc(f"{a.title}, run {a.run_id}. Worst: {worst.benchmark} [{worst.mode}] "
-                     f"{worst.metric} {pct(worst.change)}."), MAX_SECTION)
+                     f"{worst.label} {pct(worst.change)}."), MAX_SECTION)
 
 
-def _confidence(pvalue: float) -> str:
-    if pvalue <= 0:
-        return "exact"  # integer counters: the detector's p-value is 0 for an exact change
-    if pvalue < 0.001:
-        return ">99.9%"
-    return f"{(1 - pvalue) * 100:.1f}%"
+def _confidence(r: Item) -> str:
+    if r.exact:
+        return "exact counter"  # graph breaks, accuracy: the change is a fact, not an estimate
+    if r.pvalue < 0.001:  # a measured metric's p rounds to 0 at most; never "exact"
+        return "confidence >99.9%"
+    return f"confidence {(1 - r.pvalue) * 100:.1f}%"
 
 
 def _esc(s: str) -> str:

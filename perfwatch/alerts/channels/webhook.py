@@ -5,7 +5,12 @@ mapping (docs/alerts.md has the schema and examples). The document is versioned;
 only ever added within a version.
 
     {"source": "perfwatch", "version": 1, "kind": "regressions" | "resolved",
-     "text": "<one-line summary>", "run": {...}, "total": N, "items": [{...}, ...]}
+     "text": "<one-line summary>", "run": {...}, "total": N, "findings": F, "backlog": {...} | null,
+     "items": [{...}, ...]}
+
+``items`` lists every regression, grouped by finding (one per cause, most severe first): each
+item's ``finding`` is the id of its finding's leading regression and ``lead`` says whether it
+is that one ("findings", "backlog" and these two fields were added within version 1).
 
 Numbers stay numbers (before/after in the metric's unit, change as a fraction, confidence as
 1 - p); a change from zero (±inf) is ``null``, as JSON has no infinity.
@@ -51,13 +56,17 @@ def render(a: Announcement) -> dict[str, Any]:
                 "git_sha": a.git_sha, "git_branch": a.git_branch, "torch_version": a.torch_version, "gpu": a.gpu,
                 "dashboard_url": a.dashboard_url, "reproduce": a.reproduce(a.items[:MAX_ITEMS])},
         "total": len(a.items),
+        "findings": len(a.leads),  # one per cause; each item's "finding" is its finding's leading id
+        # older regressions a channel's first notify summarises instead of announcing each (or null)
+        "backlog": ({"regressions": a.backlog.regressions, "runs": a.backlog.runs, "since": _iso(a.backlog.since),
+                     "text": a.backlog.text} if a.backlog else None),
         "items": [_item(a, i) for i in a.items[:MAX_ITEMS]],
     }
 
 
 def summary(a: Announcement) -> str:
     """One plain line for chat tools that only show text: the title, the run and the worst change."""
-    w = a.items[0]
+    w = a.leads[0]
     return (f"{a.title}, run {a.run_id}. Worst: {w.benchmark} [{w.mode}] {w.label} "
             f"{figure(w.before, w.unit)} → {figure(w.after, w.unit)} ({pct(w.change)}).")
 
@@ -69,6 +78,7 @@ def _item(a: Announcement, i: Item) -> dict[str, Any]:
         "before": _finite(i.before), "after": _finite(i.after), "change": _finite(i.change),
         "confidence": i.confidence, "exact": i.exact, "run_id": a.run_id, "raised_run_id": i.raised_run_id,
         "raised_at": _iso(i.raised_at), "dashboard_url": a.dashboard_url, "reproduce": a.reproduce([i]),
+        "finding": i.finding, "lead": i.finding is None or i.finding == i.id,
     }
 
 
