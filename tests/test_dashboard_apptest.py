@@ -63,9 +63,13 @@ def frames_of(at: AppTest):
 def test_overview(db_url, monkeypatch):
     ids = seed_store(db_url)
     at = open_app(db_url, monkeypatch, view="overview")
-    assert "Open regressions (1)" in texts(at)
+    # the seeded regression is weeks old: the default window (last week) says so and links to it
+    assert "What changed (last week): 0 open finding(s)" in texts(at) and "1 older open finding(s)" in texts(at)
+    at.radio(key="overview_window").set_value("all open").run()
+    assert "What changed (all open): 1 open finding(s)" in texts(at)
     regs, latest = frames_of(at)[:2]
-    assert regs["what"].tolist() == ["llm/train [default] step_time"] and regs["change"].iloc[0] == pytest.approx(60.0)
+    assert regs["what"].tolist() == ["llm/train [default] step time"] and regs["change"].iloc[0] == pytest.approx(60.0)
+    assert "view=trends" in regs["trend"].iloc[0] and "metric=step_time" in regs["trend"].iloc[0]
     row = latest.iloc[0]
     assert row["machine"] == "host-a" and ids["r2"] in row["run"] and row["ok"] == 3 and row["oom"] == 1
     assert row["default ×"] == pytest.approx(1.25)

@@ -139,7 +139,7 @@ def test_every_view_renders_in_chromium(server, store, browser, shots):
     _, summary = store
     slow = next(j for j in summary.injected if j.metric == "step_time")
     views = {
-        "overview": ("?view=overview", ("Open regressions (", "Latest run per machine and suite", "demo-h100-01",
+        "overview": ("?view=overview", ("What changed (", "Latest run per machine and suite", "demo-h100-01",
                                         "Geometric-mean speedup over eager"), 1),
         "trends": (f"?view=trends&suite={slow.suite}&benchmark={slow.benchmark}&machine={slow.machine}&metric=step_time"
                    f"&mode=eager,{slow.mode}", ("step_time", "lower is better", "stored regression"), 1),

@@ -115,7 +115,7 @@ def test_gate_fails_on_a_really_slowed_down_run(sqlite_url):
     # one process per run: compare shows the change untested (no p-value from one process's samples)
     assert step["verdict"] == "untested" and step["pvalue"] is None and step["change"] > 0.5
     md = run_cli("report", "--db", sqlite_url)
-    assert md.returncode == 0 and "regression(s)**" in md.stdout and "| add | eager | step_time |" in md.stdout
+    assert md.returncode == 0 and "finding(s)** (" in md.stdout and "| add | eager | step_time |" in md.stdout
 
 
 def _run_ids(url):

@@ -72,6 +72,11 @@ def speedups(url: str, run_ids: tuple[str, ...]) -> pd.DataFrame:
 
 
 @cached
+def findings(url: str, state: str | None, since=None) -> pd.DataFrame:
+    return frames.findings(engine(url), state=state, since=since)
+
+
+@cached
 def regressions(url: str, state: str | None, run_id: str | None = None) -> pd.DataFrame:
     return frames.regressions(engine(url), state=state, run_id=run_id)
 

@@ -14,11 +14,13 @@ imports this module, and both need the ``dashboard`` extra anyway.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
+from perfwatch.domain import metrics as catalogue
 from perfwatch.domain.metrics import COMPILE, MEMORY, METRICS, UVM, compile_phases, names
 from perfwatch.domain.reproduce import run_command as reproduce_line
 from perfwatch.domain.vocab import MODE_ORDER
@@ -131,6 +133,40 @@ def regressions(engine, state: str | None = "open", run_id: str | None = None, l
     rows = history.list_regressions(engine, state=state, run_id=run_id, limit=limit)
     df = _utc(pd.DataFrame(rows, columns=REGRESSION_COLUMNS), "ts")
     return _with_reproduce(df)
+
+
+FINDING_COLUMNS = ["id", "severity", "state", "suite", "benchmark", "mode", "backend", "metric", "label", "unit",
+                   "hostname", "ts", "run_id", "before", "after", "change", "shown_before", "shown_after", "also",
+                   "regressions"]
+
+
+def findings(engine, state: str | None = "open", since: datetime | None = None) -> pd.DataFrame:
+    """Stored regressions as findings (one per cause), most severe first, with their figures
+    formatted for people; ``since``: only findings first seen on or after it."""
+    from perfwatch.analysis.findings import group_findings
+    from perfwatch.domain.units import figure
+
+    rows = history.list_regressions(engine, state=state)
+    if since is not None:
+        rows = [r for r in rows if _after(r.get("ts"), since)]
+    out = []
+    for f in group_findings(rows):
+        r, unit = f.lead, f.lead.get("unit") or ""
+        out.append({**{k: r.get(k) for k in ("id", "suite", "benchmark", "mode", "backend", "metric", "unit",
+                                             "hostname", "ts", "run_id", "before", "after", "change")},
+                    "severity": f.severity, "state": f.state, "label": catalogue.spec(r["metric"], unit).display,
+                    "shown_before": figure(r["before"], unit), "shown_after": figure(r["after"], unit),
+                    "also": ", ".join(f"{catalogue.spec(e['metric'], e.get('unit')).display} {e['change'] * 100:+.1f}%"
+                                      for e in f.evidence), "regressions": len(f.ids)})
+    return _utc(pd.DataFrame(out, columns=FINDING_COLUMNS), "ts")
+
+
+def _after(ts: str | None, since: datetime) -> bool:
+    if not ts:
+        return False
+    when = datetime.fromisoformat(ts)
+    when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    return when >= (since if since.tzinfo else since.replace(tzinfo=timezone.utc))
 
 
 def series_regressions(engine, series_ids: Sequence[int]) -> pd.DataFrame:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from perfwatch.analysis.findings import group_findings
 from perfwatch.domain import metrics as catalogue
+from perfwatch.domain.units import figure
 from perfwatch.store import history as hist
 from perfwatch.store import queries
 from perfwatch.store import verdicts as stored_verdicts
@@ -104,8 +106,12 @@ def build_report(engine, run_id: str, baseline: str | None = None) -> dict[str, 
             c[f"{v['metric']}_detectable"] = v["detectable"]
     env = run.pop("environment")
     run["gpu"] = ", ".join(g.get("name", "") for g in env.get("gpus") or []) or None
+    # one finding per cause, most severe first: what the report leads with (regressions stay listed)
+    findings = [{**f.lead, "severity": round(f.severity, 4), "group": f.group, "ids": list(f.ids),
+                 "evidence": [{k: e[k] for k in ("id", "metric", "unit", "before", "after", "change")} for e in f.evidence]}
+                for f in group_findings(regressions)]
     return {"run": run, "baseline": baseline, "cases": list(cases.values()), "regressions": regressions,
-            "verdicts": judged, "failed": [c for c in cases.values() if c["status"] != "ok"]}
+            "findings": findings, "verdicts": judged, "failed": [c for c in cases.values() if c["status"] != "ok"]}
 
 
 def _pct(x: float | None) -> str:
@@ -116,6 +122,12 @@ def _pct(x: float | None) -> str:
     return f"{x * 100:+.1f}%"
 
 
+def _confidence(g: dict[str, Any]) -> str:
+    if catalogue.is_exact(g["metric"], g.get("unit")):
+        return "exact counter"
+    return ">99.9%" if g["pvalue"] < 0.001 else f"{(1 - g['pvalue']) * 100:.1f}%"
+
+
 def to_markdown(rep: dict[str, Any]) -> str:
     run = rep["run"]
     icon = {"regression": "🔴", "improvement": "🟢", "same": ""}
@@ -124,15 +136,18 @@ def to_markdown(rep: dict[str, Any]) -> str:
                  + (f" · {run['gpu']}" if run.get("gpu") else "")
                  + (f" · baseline `{rep['baseline']}`" if rep["baseline"] else " · no baseline run"))
     lines.append("")
-    n_reg = len(rep["regressions"])
-    lines.append(f"**{n_reg} regression(s)**, {len(rep['failed'])} failed case(s), {len(rep['cases'])} case(s).")
+    n_reg, findings = len(rep["regressions"]), rep.get("findings") or []
+    lines.append(f"**{len(findings)} finding(s)** ({n_reg} regressed metric(s)), {len(rep['failed'])} failed case(s), "
+                 f"{len(rep['cases'])} case(s).")
     lines.append("")
-    if rep["regressions"]:
-        lines += ["| benchmark | mode | metric | before | after | change | confidence |", "|---|---|---|---|---|---|---|"]
-        for g in rep["regressions"]:
+    if findings:  # one line per cause, most severe first; what moved with it as evidence
+        lines += ["| benchmark | mode | metric | before | after | change | confidence | also moved |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for g in findings:
             metric = g["metric"] + (f" ({g['where']})" if g.get("where") else "")
-            lines.append(f"| {g['benchmark']} | {g['mode']} | {metric} | {g['before']:.4g} {g['unit']} | "
-                         f"{g['after']:.4g} {g['unit']} | {_pct(g['change'])} | {(1 - g['pvalue']) * 100:.2f}% |")
+            also = ", ".join(f"{e['metric']} {_pct(e['change'])}" for e in g["evidence"]) or "-"
+            lines.append(f"| {g['benchmark']} | {g['mode']} | {metric} | {figure(g['before'], g['unit'] or '')} | "
+                         f"{figure(g['after'], g['unit'] or '')} | {_pct(g['change'])} | {_confidence(g)} | {also} |")
         lines.append("")
     grown = [c for c in rep["cases"] if c.get("compile_growth")]
     if grown:

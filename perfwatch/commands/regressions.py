@@ -60,7 +60,7 @@ def cmd_regressions(args: argparse.Namespace) -> int:
 
 
 def _print_findings(findings, limit: int) -> None:
-    from perfwatch.alerts.announcement import figure
+    from perfwatch.domain.units import figure
     from perfwatch.cli.tables import render
 
     rows = []

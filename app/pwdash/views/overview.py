@@ -1,28 +1,28 @@
-"""Overview: open regressions first, then the newest run of each machine and suite with its case
+"""Overview: what changed first (open findings of the last day / week / ..., most severe first,
+each a click from its trend), then the newest run of each machine and suite with its case
 statuses and the geometric-mean speedup of each compile mode over eager."""
 
 from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 import streamlit as st
 
 from pwdash import charts, data
 from pwdash.params import link
-from pwdash.views.common import regression_table
 
 COMPILED = ("default", "reduce-overhead", "max-autotune")
 
 
+WINDOWS = {"last day": timedelta(days=1), "last week": timedelta(days=7), "last 30 days": timedelta(days=30),
+           "all open": None}
+SHOWN = 15
+
+
 def render(url: str) -> None:
     st.header("Overview")
-    open_regs = data.regressions(url, "open")
-    st.subheader(f"Open regressions ({len(open_regs)})")
-    if open_regs.empty:
-        st.success("No open regressions.")
-    else:
-        regression_table(open_regs.head(20), compact=True)
-        if len(open_regs) > 20:
-            st.markdown(f"[All {len(open_regs)} open regressions]({link(view='regressions')})")
+    what_changed(url)
 
     latest = data.latest_runs(url)
     ids = tuple(latest["run_id"])
@@ -43,6 +43,45 @@ def render(url: str) -> None:
         named["where"] = named["machine"] + " · " + named["suite"]
         st.altair_chart(charts.bar_chart(named, "geomean_speedup", "where", "mode", "speedup (×, higher is better)", None,
                                          height=max(160, 34 * named["where"].nunique())), width="stretch")
+
+
+def what_changed(url: str) -> None:
+    """The page leads with what changed: open findings (one per cause), most severe first, each one
+    click from its trend. The window counts back from now; an empty window says what is older."""
+    window = st.radio("What changed in the", list(WINDOWS), index=1, horizontal=True, key="overview_window")
+    span = WINDOWS[window]
+    since = None if span is None else (datetime.now(timezone.utc) - span).replace(minute=0, second=0, microsecond=0)
+    found = data.findings(url, "open", since)
+    st.subheader(f"What changed ({window}): {len(found)} open finding(s)")
+    if found.empty:
+        older = len(data.findings(url, "open"))
+        st.success(f"No open regression first seen in the {window}." if span else "No open regressions.")
+        if older and span:
+            st.markdown(f"{older} older open finding(s): [see them all]({link(view='regressions')})")
+        return
+    top = found.head(SHOWN)
+    t = pd.DataFrame({
+        "what": top["suite"] + "/" + top["benchmark"] + " [" + top["mode"] + "] " + top["label"],
+        "change": top["change"] * 100,
+        "before → after": top["shown_before"] + " → " + top["shown_after"],
+        "also moved": top["also"],
+        "machine": top["hostname"],
+        "since": top["ts"],
+        "trend": [link(view="trends", suite=r.suite, benchmark=r.benchmark, mode=r.mode, backend=r.backend,
+                       metric=r.metric, machine=r.hostname) for r in top.itertuples()],
+        "id": top["id"],
+    })
+    st.dataframe(t, hide_index=True, width="stretch", column_config={
+        "trend": st.column_config.LinkColumn("trend", display_text="open chart", width="small"),
+        "change": st.column_config.NumberColumn("change", format="%+.1f%%", help="after vs before, relative"),
+        "since": st.column_config.DatetimeColumn("since", format="YYYY-MM-DD HH:mm"),
+        "id": st.column_config.NumberColumn("id", help="perfwatch regressions --ack ID acknowledges the finding"),
+    })
+    more = f" · {len(found) - SHOWN} more" if len(found) > SHOWN else ""
+    st.caption("One line per cause: what moved together in one case and run (step time, throughput, speedup; "
+               "compile time and its phases; memory) is one finding, ranked by severity (the change × its "
+               f"confidence × the metric's importance), not by date{more}. "
+               f"[Every regression, with notes and actions]({link(view='regressions')})")
 
 
 def latest_table(latest: pd.DataFrame, statuses: pd.DataFrame, speed: pd.DataFrame) -> pd.DataFrame:
