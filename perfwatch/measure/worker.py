@@ -6,14 +6,17 @@ crash or hang leaves no file and the runner records crash or timeout. The worker
 of passes (perfwatch/measure/passes.py), each a collector (perfwatch/collectors/base.py), in order:
   1. build: the benchmark's allocator, its build, the first call timed cold, the outputs of the
      first steps kept; the compile watch spans passes 1-2;
-  2. timing: warm-up until compilation settles, then the timed samples;
+  2. timing: warm-up until compilation settles, then the timed samples; 2b. the input pipeline's
+     wait for its next batch (workloads with a data loader: data_wait_fraction);
   3. memory; 3b. unified-memory counters (benchmarks with uvm_counters, on CUDA; CUPTI), before
      any profiler session; 3c. a torch.profiler window (--profile), the last pass to step the build;
   4. accuracy references (fresh eager and float64 builds; the timed build is dropped first and
      the CUDA cache emptied);
   5. on CUDA: one step captured into a CUDA graph, its replays timed (graph_time): a fresh build
      in eager mode, the timed compiled build (kept) in default mode; not in reduce-overhead and
-     max-autotune, whose compiled steps are CUDA-graph replays already.
+     max-autotune, whose compiled steps are CUDA-graph replays already;
+  6. with --batch-search, train benchmarks: the largest batch that fits under a memory cap and
+     the throughput at the batches tried (fresh builds, the last pass).
 A build or timing failure is the case's (its status from ``failure_status``); a failed memory,
 unified-memory, profiler or graph pass records ``<name>_status`` and the case goes on. A
 timing-only spec (the repeat processes of ``--processes``) stops after pass 2; a build-only spec
