@@ -121,3 +121,13 @@ def test_db_upgrade_refuses_another_applications_database_unless_told(store, tmp
     assert main(["db", "upgrade", "--db", url, "--into-existing"]) == 0
     assert {"customers", "runs", "alembic_version"} <= _tables(url)
     assert main(["db", "upgrade", "--db", url]) == 0  # perfwatch's now: no flag needed again
+
+
+def test_a_relative_sqlite_path_is_spelled_out(tmp_path, monkeypatch):
+    from perfwatch.store.engine import describe
+
+    monkeypatch.chdir(tmp_path)
+    # three slashes: relative to where the command runs (a common slip for sqlite:////data/perf.db)
+    assert describe("sqlite:///data/perf.db") == f"sqlite:///data/perf.db (relative: {tmp_path / 'data' / 'perf.db'})"
+    assert describe(f"sqlite:///{tmp_path}/perf.db") == f"sqlite:///{tmp_path}/perf.db"
+    assert "***" in describe("postgresql+psycopg://u:secret@h/db") and "secret" not in describe("postgresql+psycopg://u:secret@h/db")

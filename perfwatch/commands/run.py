@@ -109,7 +109,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from perfwatch.cli.progress import Progress
     from perfwatch.store import spool
     from perfwatch.store.sink import StoreSink
-    from perfwatch.store.engine import redact
+    from perfwatch.store.engine import describe
     from perfwatch.cli.summary import summary_table
 
     cfg = config(args, timeout_s=args.timeout, min_time_s=args.min_time, processes=args.processes,
@@ -139,7 +139,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if plan.skipped:
         print(f"skipping (not for {plan.backend}): {', '.join(plan.skipped)}", file=sys.stderr)
     print(f"run {run.run_id}: suite {plan.suite.name}, backend {plan.backend}, size {plan.size}, "
-          f"{len(plan.specs)} case(s) -> {redact(cfg.resolved_db_url())}", file=sys.stderr)
+          f"{len(plan.specs)} case(s) -> {describe(cfg.resolved_db_url())}", file=sys.stderr)
     progress = Progress(len(plan.specs), specs=plan.specs)
     sink = StoreSink(eng, spool.spool_path(cfg.resolved_spool_dir(), cfg.resolved_db_url()))
     outcome = runner.execute(plan, run, sink, cfg.timeout_s, on_start=progress.start, on_end=progress.end,

@@ -49,6 +49,20 @@ def _parse(url: str):
     return parsed
 
 
+def describe(url: str) -> str:
+    """The URL as a run's header shows it (password hidden); a relative SQLite path is spelled out,
+    since sqlite:///data/perf.db (three slashes: relative) is a common slip for sqlite:////data/perf.db."""
+    shown = redact(url)
+    try:
+        parsed = _parse(normalize_url(url))
+    except ConfigError:
+        return shown
+    db = parsed.database or ""
+    if parsed.get_backend_name() == "sqlite" and db and not _is_memory(parsed) and not Path(db).expanduser().is_absolute():
+        return f"{shown} (relative: {Path(db).expanduser().resolve()})"
+    return shown
+
+
 def _is_memory(parsed) -> bool:
     db = parsed.database or ""
     return (parsed.get_backend_name() == "sqlite"
