@@ -341,3 +341,27 @@ def test_a_over_a_is_not_slower_and_both_arms_are_stored(sqlite_url):
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-v"]))
+
+
+def test_results_kept_nowhere_are_named_and_exit_6(sqlite_url, monkeypatch, capsys):
+    """Database and spool both refusing after the arms ran (database gone, spool disk full):
+    `perfwatch ab` says what is lost and why and exits 6, as `perfwatch run` does."""
+    import errno
+
+    from perfwatch.cli.main import main
+    from perfwatch.domain.errors import StoreError
+    from perfwatch.store import spool
+
+    def refused(engine, rec):
+        raise StoreError("cannot reach the database")
+
+    def full(path, records):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(spool, "write_record", refused)
+    monkeypatch.setattr(spool, "append_records", full)
+    code = main(["ab", *E2E, "--min-rounds", "2", "--max-rounds", "2", "--db", sqlite_url])
+    err = capsys.readouterr().err
+    assert code == 6, err
+    assert "of the base arm could not be kept and are lost: matmul [eager]" in err
+    assert "the database: cannot reach the database" in err and "No space left on device" in err

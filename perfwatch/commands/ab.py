@@ -10,7 +10,8 @@ from dataclasses import replace
 from datetime import datetime, timezone
 
 from perfwatch.commands.common import add_case_selection, add_db, config, engine, jsonable, print_json, push_spool
-from perfwatch.domain.errors import EXIT_CASES_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_REGRESSION, UsageError
+from perfwatch.domain.errors import (EXIT_CASES_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_REGRESSION, EXIT_RESULTS_LOST,
+                                     UsageError)
 
 
 def register(sub) -> None:
@@ -111,6 +112,13 @@ def cmd_ab(args: argparse.Namespace) -> int:
     if spooled:
         print(f"the database was unreachable: {spooled} result(s) kept in the spool; `perfwatch push` writes them",
               file=sys.stderr)
+    lost = [(name, sink) for name, sink in sinks.items() if sink.lost]
+    for name, sink in lost:  # measured, but kept nowhere: as `perfwatch run` says it, with exit 6
+        print(f"perfwatch: {len(sink.lost)} result(s) of the {name} arm could not be kept and are lost: "
+              f"{', '.join(sink.lost_names())}; the database: {sink.db_error or 'refused'}; the spool: "
+              f"{sink.spool_error or 'refused'}", file=sys.stderr)
+    if lost:
+        return EXIT_RESULTS_LOST  # the verdict above stands, but some of what it rests on is gone
     if rounds.interrupted:
         return EXIT_INTERRUPTED
     if any(d.verdict == decision.SLOWER for d in decisions):
