@@ -118,3 +118,32 @@ def test_parent_watch_kills_the_worker_group_without_pdeathsig(tmp_path):
         if proc.poll() is None:
             proc.kill()
     assert _eventually(lambda: not _alive(worker_pid) and not _alive(child_pid))
+
+
+def test_sigterm_of_run_ends_it_as_interrupted_with_its_finished_cases(sqlite_url, tmp_path):
+    """A CI runner cancelling the job sends SIGTERM: the run stores what finished, kills its
+    worker, closes the run as interrupted and exits 130 — as Ctrl-C does."""
+    import signal
+
+    gates = tmp_path / "gates"
+    gates.mkdir()
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {"PW_GATES": str(gates), "TMPDIR": str(tmp)}
+    proc = subprocess.Popen([sys.executable, "-m", "perfwatch", *RUN, "--benchmarks", "add,hang", "--timeout", "3600",
+                             "--db", sqlite_url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **env})
+    try:
+        assert _eventually(lambda: (gates / "hang.pid").exists() or proc.poll() is not None, 300), "hang never started"
+        assert proc.poll() is None, proc.communicate()[1]
+        worker = int((gates / "hang.pid").read_text())
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert _eventually(lambda: not _alive(worker)), "the worker outlived its runner"
+    run = queries.list_runs(make_engine(sqlite_url))[0]
+    assert run["status"] == "interrupted" and run["cases_total"] >= 1  # add was stored

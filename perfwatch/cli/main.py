@@ -45,12 +45,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate_as_interrupt():
+    """SIGTERM (a CI runner cancelling the job, `timeout`, systemd) ends a command as Ctrl-C does:
+    the finished cases stored, the worker killed, the run closed as interrupted, exit 130 — not a
+    run left `running` with its worker orphaned."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None  # only the main thread may set handlers (a test calling main() from a thread)
+
+    def interrupt(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends it at once
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, interrupt)  # the handler before, put back when the command ends
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()
         return EXIT_USAGE
+    before = _terminate_as_interrupt()
     try:
         return args.handler(args)
     except PerfwatchError as exc:
@@ -66,3 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    finally:
+        if before is not None:
+            import signal
+
+            signal.signal(signal.SIGTERM, before)
