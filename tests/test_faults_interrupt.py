@@ -39,7 +39,9 @@ def _eventually(cond, limit: float = 60) -> bool:
     return cond()
 
 
-def test_kill_9_of_run_leaves_no_worker_no_folder_no_running_run(sqlite_url, tmp_path):
+def _run_until_hang(sqlite_url, tmp_path):
+    """`perfwatch run` of add (stored) then hang (its worker never ends): (process, worker pid,
+    env, temporary folder) once the hanging worker runs."""
     gates = tmp_path / "gates"
     gates.mkdir()
     tmp = tmp_path / "tmp"  # the temporary folder of every process here, to look into
@@ -51,7 +53,15 @@ def test_kill_9_of_run_leaves_no_worker_no_folder_no_running_run(sqlite_url, tmp
     try:
         assert _eventually(lambda: (gates / "hang.pid").exists() or proc.poll() is not None, 300), "hang never started"
         assert proc.poll() is None, proc.communicate()[1]
-        worker = int((gates / "hang.pid").read_text())
+    except BaseException:
+        proc.kill()
+        raise
+    return proc, int((gates / "hang.pid").read_text()), env, tmp
+
+
+def test_kill_9_of_run_leaves_no_worker_no_folder_no_running_run(sqlite_url, tmp_path):
+    proc, worker, env, tmp = _run_until_hang(sqlite_url, tmp_path)
+    try:
 
         # while the runner lives, nobody closes its run
         live = run_cli("runs", "--db", sqlite_url, env=env)
@@ -123,20 +133,8 @@ def test_parent_watch_kills_the_worker_group_without_pdeathsig(tmp_path):
 def test_sigterm_of_run_ends_it_as_interrupted_with_its_finished_cases(sqlite_url, tmp_path):
     """A CI runner cancelling the job sends SIGTERM: the run stores what finished, kills its
     worker, closes the run as interrupted and exits 130 — as Ctrl-C does."""
-    import signal
-
-    gates = tmp_path / "gates"
-    gates.mkdir()
-    tmp = tmp_path / "tmp"
-    tmp.mkdir()
-    env = {"PW_GATES": str(gates), "TMPDIR": str(tmp)}
-    proc = subprocess.Popen([sys.executable, "-m", "perfwatch", *RUN, "--benchmarks", "add,hang", "--timeout", "3600",
-                             "--db", sqlite_url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, **env})
+    proc, worker, _, _ = _run_until_hang(sqlite_url, tmp_path)
     try:
-        assert _eventually(lambda: (gates / "hang.pid").exists() or proc.poll() is not None, 300), "hang never started"
-        assert proc.poll() is None, proc.communicate()[1]
-        worker = int((gates / "hang.pid").read_text())
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=120)
     finally:
