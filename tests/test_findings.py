@@ -157,3 +157,20 @@ def test_regressions_lists_findings_and_acknowledges_a_whole_finding(db_url):
     assert run_cli("regressions", "--db", db_url, "--each", "--reopen", str(stored["throughput"])).returncode == 0
     states = {r["metric"]: r["state"] for r in history.list_regressions(engine)}
     assert states == {"step_time": "acknowledged", "throughput": "open", "graph_breaks": "open"}
+
+
+def test_the_gate_prints_one_line_per_finding_with_what_moved_with_it():
+    from perfwatch.analysis.gate import GateConfig, Verdict
+    from perfwatch.cli.gate_lines import verdict_lines
+
+    def v(metric, unit, change, **kw):
+        return Verdict(series_id=1, metric=metric, unit=unit, direction="lower_is_better", suite="llm",
+                       benchmark=kw.pop("benchmark", "train"), mode="eager", backend="cpu", params_key="{}",
+                       hostname="h", verdict="regression", after=12.0, before=10.0, change=change, pvalue=1e-6,
+                       detectable=0.02, noise=0.005, noise_source="runs", **kw)
+
+    lines = verdict_lines([v("throughput", "items/s", -0.2), v("step_time", "ms", 0.25),
+                           v("step_time", "ms", 0.03, benchmark="inference")], GateConfig())
+    regressions = [line for line in lines if "REGRESSION" in line]
+    assert len(regressions) == 2 and "train [eager] step_time" in regressions[0]  # most severe first
+    assert lines[1].strip() == "also: throughput -20.0%"

@@ -1,11 +1,13 @@
-"""The gate's verdicts as the end of `perfwatch run` prints them: regressions first, then what
-could not be judged, then one line on what the rest could have seen."""
+"""The gate's verdicts as the end of `perfwatch run` prints them: regressions first (one line per
+finding, most severe first, what moved with it beneath), then what could not be judged, then one
+line on what the rest could have seen."""
 
 from __future__ import annotations
 
 import statistics
 from typing import Sequence
 
+from perfwatch.analysis.findings import group_findings
 from perfwatch.analysis.gate import GateConfig, Verdict
 from perfwatch.cli.tables import fmt_num
 
@@ -23,13 +25,25 @@ def _share(x: float) -> str:
     return ">1000%" if x > 10 else f"{x * 100:.1f}%"
 
 
+def _as_findings(flagged: Sequence[Verdict]) -> list[tuple[Verdict, list[Verdict]]]:
+    """The flagged verdicts as findings (perfwatch.analysis.findings): one per cause, most severe
+    first, each lead with the verdicts that moved with it."""
+    rows = [{"id": i, "run_id": "", "machine": v.hostname, "suite": v.suite, "benchmark": v.benchmark, "mode": v.mode,
+             "backend": v.backend, "params_key": v.params_key, "metric": v.metric, "unit": v.unit,
+             "change": v.change or 0.0, "pvalue": v.pvalue if v.pvalue is not None else 0.0}
+            for i, v in enumerate(flagged)]
+    return [(flagged[f.lead["id"]], [flagged[e["id"]] for e in f.evidence]) for f in group_findings(rows)]
+
+
 def verdict_lines(verdicts: Sequence[Verdict], cfg: GateConfig) -> list[str]:
     lines = []
-    for v in sorted((v for v in verdicts if v.flagged), key=lambda v: -(abs(v.change or 0))):
+    for v, also in _as_findings([v for v in verdicts if v.flagged]):
         how = ("exact counter" if v.noise_source == "exact" else
                f"p {v.pvalue:.1e}, noise ±{v.noise * 100:.2f}% ({v.noise_source}), detectable {_share(v.detectable)}")
         lines.append(f"  REGRESSION {_name(v)}: {fmt_num(v.before)} -> {fmt_num(v.after)} {v.unit} "
                      f"({_pct(v.change)}; {how})")
+        if also:  # what moved with it: one cause, not several regressions
+            lines.append("    also: " + ", ".join(f"{e.metric} {_pct(e.change)}" for e in also))
     for kind, label in (("too_noisy", "TOO NOISY"), ("imprecise", "IMPRECISE"), ("settings_changed", "NEW SETTINGS")):
         for v in (v for v in verdicts if v.verdict == kind):
             extra = f"could only see changes over {_share(v.detectable)}" if kind == "too_noisy" else v.note
