@@ -365,3 +365,23 @@ def test_results_kept_nowhere_are_named_and_exit_6(sqlite_url, monkeypatch, caps
     assert code == 6, err
     assert "of the base arm could not be kept and are lost: matmul [eager]" in err
     assert "the database: cannot reach the database" in err and "No space left on device" in err
+
+
+def test_an_arm_on_another_interpreter_reports_that_interpreters_torch(tmp_path):
+    import torch
+
+    from perfwatch.measure.ab_rounds import Arm, arm_software
+    from perfwatch.measure.runner import Launch
+
+    same = arm_software(Arm("base", Launch(python=sys.executable), SUITE))
+    assert same["torch_version"] == torch.__version__ and same["python_version"].startswith("3.")
+    # another interpreter: what it says, not what this process runs (a stand-in that answers as one)
+    other = tmp_path / "python"
+    other.write_text('#!/bin/sh\necho \'{"torch_version": "2.99.0+cu999", "python_version": "3.99.0"}\'\n')
+    other.chmod(0o755)
+    assert arm_software(Arm("base", Launch(python=str(other)), SUITE))["torch_version"] == "2.99.0+cu999"
+    assert arm_software(Arm("head", Launch(), SUITE)) == {}  # this interpreter: the run's own environment
+    broken = tmp_path / "broken"
+    broken.write_text("#!/bin/sh\nexit 3\n")
+    broken.chmod(0o755)
+    assert arm_software(Arm("base", Launch(python=str(broken)), SUITE)) == {}

@@ -206,6 +206,13 @@ def collect_environment(cwd: str | None = None) -> dict[str, Any]:
     return env
 
 
+def software_environment() -> dict[str, Any]:
+    """The interpreter's own software: what differs between two Pythons on one machine
+    (``perfwatch ab --base-python``): Python, torch (with its CUDA, cuDNN and devices), Triton."""
+    return {"python_version": platform.python_version(), "python_implementation": platform.python_implementation(),
+            "triton_version": _triton_version(), **_torch_info()}
+
+
 def machine_fingerprint(env: Mapping[str, Any]) -> str:
     """Digest of what makes timings comparable: the same host with the same CPU and GPUs.
 
@@ -570,3 +577,7 @@ def format_environment(
             if f.hint and f.level != OK:
                 lines.append(f"{'':<{mark_width}}   -> {f.hint}")
     return "\n".join(lines)
+
+
+if __name__ == "__main__":  # `python -m perfwatch.collectors.environment`: that interpreter's software as JSON
+    print(json.dumps(software_environment(), default=str))

@@ -93,6 +93,9 @@ def cmd_ab(args: argparse.Namespace) -> int:
             run = runner.new_run_info(plans[arm.name], reqs[arm.name])
             if arm.sha:  # the arm's revision, not the working tree's
                 run = replace(run, git_sha=arm.sha, git_branch=None)
+            software = measure.arm_software(arm)  # another interpreter: its torch, not ours
+            if software:
+                run = replace(run, environment={**run.environment, **software})
             runs[arm.name] = run
         for only, name in ((only_base, "base"), (only_head, "head")):
             if only:

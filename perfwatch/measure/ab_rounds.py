@@ -17,6 +17,7 @@ Which case goes on is not decided here (this layer knows no statistics): the cal
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -25,12 +26,12 @@ import time
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from perfwatch.domain.errors import UsageError
 from perfwatch.domain.results import STATUS_OK, CaseResult, CaseSpec
 from perfwatch.measure import repeats
-from perfwatch.measure.runner import Launch, cannot_start, run_worker
+from perfwatch.measure.runner import Launch, cannot_start, launch_env, run_worker
 
 ARMS = ("base", "head")
 
@@ -159,6 +160,20 @@ def prepared(requests: tuple[ArmRequest, ArmRequest], suite: str, is_file: bool)
             launch = Launch(python=pythons[r.name], env=env, pythonpath=pythonpath)
             arms.append(Arm(r.name, launch, arm_suite, shas[r.name], r))
         yield arms[0], arms[1]
+
+
+def arm_software(arm: Arm, timeout_s: float = 120) -> dict[str, Any]:
+    """The software an arm's workers run on, asked of its own interpreter (``--base-python``):
+    a run records the torch it measured, not the one perfwatch itself was started with. Empty
+    for an arm on this interpreter, or when it cannot say (the run then keeps this one's)."""
+    if not arm.launch.python:
+        return {}
+    try:
+        proc = subprocess.run([arm.launch.python, "-m", "perfwatch.collectors.environment"], capture_output=True,
+                              text=True, timeout=timeout_s, env=launch_env(arm.launch), stdin=subprocess.DEVNULL)
+        return json.loads(proc.stdout) if proc.returncode == 0 else {}
+    except (OSError, subprocess.TimeoutExpired, ValueError):
+        return {}
 
 
 def later_spec(spec: CaseSpec, base_first: CaseResult, head_first: CaseResult) -> CaseSpec:

@@ -353,6 +353,16 @@ class Launch:
     pythonpath: tuple[str, ...] = ()
 
 
+def launch_env(launch: Launch) -> dict[str, str]:
+    """The environment a process of ``launch`` starts with: ours, the launch's variables, and a
+    PYTHONPATH that imports this very perfwatch, installed or not (then the arm's own code)."""
+    env = {**os.environ, **dict(launch.env)}
+    pkg_root = str(Path(__file__).resolve().parents[2])
+    paths = [pkg_root, *launch.pythonpath, *([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])]
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    return env
+
+
 def run_worker(spec: CaseSpec, run_id: str, timeout_s: float, launch: Launch | None = None) -> CaseResult:
     """Run one case in a fresh Python process; hangs and crashes become statuses."""
     launch = launch or Launch()
@@ -368,11 +378,7 @@ def run_worker(spec: CaseSpec, run_id: str, timeout_s: float, launch: Launch | N
         spec_path, result_path, log_path = (os.path.join(tmp, n) for n in ("spec.json", "result.json", "worker.log"))
         with open(spec_path, "w") as f:
             json.dump(spec.to_dict(), f)
-        env = {**os.environ, **dict(launch.env)}
-        # The worker must import this very perfwatch, installed or not (then the arm's own code).
-        pkg_root = str(Path(__file__).resolve().parents[2])
-        paths = [pkg_root, *launch.pythonpath, *([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])]
-        env["PYTHONPATH"] = os.pathsep.join(paths)
+        env = launch_env(launch)
         env["PERFWATCH_RUNNER_PID"] = str(os.getpid())
         with open(log_path, "w") as log:
             proc = subprocess.Popen([launch.python or sys.executable, "-c", WORKER_BOOT, spec_path, result_path],
