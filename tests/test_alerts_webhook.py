@@ -105,14 +105,15 @@ def test_the_document_follows_the_schema():
     assert step["confidence"] == pytest.approx(0.9996) and step["exact"] is False
     # a measured figure whose p-value is 0 is certain, never "exact": only counters are
     assert first["items"][1]["exact"] is False and first["items"][1]["confidence"] == 1.0
-    recompiles = second["items"][0]
+    # a 30% slower compile outranks 3 recompiles of another case (a counter's change counts as 25%)
+    compile_time, recompiles = second["items"]
     assert recompiles["label"] == "recompilations" and recompiles["change"] is None  # 0 -> 3 is +inf
-    assert recompiles["params"] == '{"seq": 128}' and second["items"][1]["params"] is None
+    assert recompiles["params"] == '{"seq": 128}' and compile_time["params"] is None
     assert first["run"]["detected_at_runs"] == ["20261103-090000-e5f6"]
     assert first["run"]["started_at"] == "2026-11-01T10:00:00+00:00"
     assert first["text"] == ("Performance regression: 2 findings in llm on gpu-runner-3, run 20261101-100000-a1b2. "
                              "Worst: train [eager] step time 10 ms → 12.5 ms (+25.0%).")
-    assert second["text"].endswith("Worst: inference [default] recompilations 0 → 3 (+∞).")
+    assert second["text"].endswith("Worst: inference [default] compile time (cold) 40 s → 52 s (+30.0%).")
     golden("webhook_two_runs", docs)
 
 

@@ -7,10 +7,11 @@ case (machine, suite, benchmark, mode, backend, dtype, parameters) first seen in
 of the catalogue's groups of figures that move together (time, compile, memory, unified memory,
 accuracy), the most severe one leading and the rest as its evidence.
 
-Severity orders findings, never dates: the size of the change (relative, capped at 100%: a
-counter going 0 -> 1 is not "infinitely" bad), times the confidence that it is not noise, times
-the metric's importance (``perfwatch.domain.metrics.importance``: a wrong result outranks a slower
-step, which outranks a noisier page-fault count). A pure function of the regression rows of
+Severity orders findings, never dates: the size of the change (relative, capped at 100%; an exact
+counter's change — a graph break more — counts as 25%: certain, but its cost shows in the step or
+compile time, which rank on their own), times the confidence that it is not noise, times the
+metric's importance (``perfwatch.domain.metrics.importance``: a wrong result outranks a slower
+step, which outranks more memory, which outranks a slower compile or a noisier page-fault count). A pure function of the regression rows of
 ``perfwatch.store.history``.
 """
 
@@ -23,6 +24,9 @@ from typing import Any, Iterable
 from perfwatch.domain import metrics as catalogue
 
 CHANGE_CAP = 1.0  # a change counts at most 100% toward severity
+# an exact counter's change (a graph break more, 0 -> 2 recompiles) counts as a 25% change: it is
+# certain, but what it costs shows in the step or compile time, which rank on their own
+COUNTER_CAP = 0.25
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,9 @@ def severity(row: dict[str, Any]) -> float:
     size = abs(change) if isinstance(change, (int, float)) and not math.isnan(change) else 0.0
     p = row.get("pvalue")
     confidence = 1.0 - min(max(float(p), 0.0), 1.0) if isinstance(p, (int, float)) and not math.isnan(p) else 0.5
-    return min(size, CHANGE_CAP) * confidence * catalogue.importance(row["metric"], row.get("unit"))
+    m = catalogue.spec(row["metric"], row.get("unit"))
+    cap = COUNTER_CAP if m.exact and m.group != catalogue.ACCURACY else CHANGE_CAP
+    return min(size, cap) * confidence * catalogue.importance(row["metric"], row.get("unit"))
 
 
 def cause_key(row: dict[str, Any]) -> tuple:

@@ -221,11 +221,13 @@ def version(name: str) -> int:
 
 def importance(name: str, unit: str | None = None) -> float:
     """How much a regression of this metric matters, for ranking findings (perfwatch.analysis.findings):
-    a wrong result first, then what users wait for (headline figures: step time, compile time, peak
-    memory, graph breaks), then the supporting figures (phases, MAD, page-fault counts)."""
+    a wrong result first, then what users wait for — the step (time, throughput), then peak memory
+    (an out-of-memory next week), then the headline compile figures (compile time, graph breaks,
+    recompilations: they cost at start-up, or explain a slower step that ranks on its own) — then
+    the supporting figures (phases, MAD, page-fault counts)."""
     m = spec(name, unit)
     if m.group == ACCURACY:
         return 10.0 if m.exact else 2.0
-    if m.headline:
-        return 3.0 if m.group == TIME or m.exact else 2.0
-    return 1.0
+    if not m.headline:
+        return 1.0
+    return {TIME: 5.0, MEMORY: 3.0}.get(m.group, 1.5)

@@ -36,3 +36,13 @@ def number(v: float) -> str:
     if v == 0 or abs(v) >= 1e-3:
         return f"{v:.4g}"
     return f"{v:.2e}"
+
+
+def change(x: float) -> str:
+    """A relative change as people read it: +12.3%, or "new" / "gone" for a change from or to zero
+    (never "+inf%" or an empty cell)."""
+    if math.isnan(x):
+        return "-"
+    if math.isinf(x):
+        return "new" if x > 0 else "gone"
+    return f"{x * 100:+.1f}%"
