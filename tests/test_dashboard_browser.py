@@ -143,7 +143,9 @@ def test_every_view_renders_in_chromium(server, store, browser, shots):
                                         "Geometric-mean speedup over eager"), 1),
         "trends": (f"?view=trends&suite={slow.suite}&benchmark={slow.benchmark}&machine={slow.machine}&metric=step_time"
                    f"&mode=eager,{slow.mode}", ("step_time", "lower is better", "stored regression"), 1),
-        "compare": ("?view=compare", ("Compare two runs", "regressions", "improvements"), 0),
+        # a first visit opens on the most severe open finding, with a time range
+        "trends-first-visit": ("?view=trends", ("Opened on the most severe open finding", "Time range"), 1),
+        "compare": ("?view=compare", ("Compare two runs", "regressions", "improvements", "untested changes"), 0),
         "compile": ("?view=compile", ("Compile health", "Per case", "Compile time by phase", "stored regression(s)"), 2),
         "memory": ("?view=memory", ("Memory and unified memory", "stored regression(s)"), 1),
         "regressions": (f"?view=regressions&run={slow.run_id}", (f"Regressions in run {slow.run_id}", "Reproduce it",
@@ -154,6 +156,10 @@ def test_every_view_renders_in_chromium(server, store, browser, shots):
         timings[name] = open_view(browser, server + "/" + query, texts, charts)
         browser.save_screenshot(str(shots / f"{name}.png"))
         assert not browser.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]'), name
+        # every chart is as wide as the page's column (not a fixed 350 px), and not much wider
+        for drawn, column in browser.execute_script(
+                "return [...document.querySelectorAll('.vega-embed')].map(e => [e.scrollWidth, e.parentElement.clientWidth])"):
+            assert 0.9 * column <= drawn <= column + 40, (name, drawn, column)
     assert all((shots / f"{n}.png").stat().st_size > 10_000 for n in views)
     print("page render seconds:", {k: round(v, 2) for k, v in timings.items()}, "screenshots in", shots)
 

@@ -145,6 +145,22 @@ def test_change_points_on_a_step():
     assert cps["change"].iloc[0] == pytest.approx(0.2, abs=0.01)
 
 
+def test_thin_keeps_steps_spikes_ends_and_kept_points():
+    n = 1000
+    values = [10.0 + 0.01 * (i % 7) for i in range(n)]
+    values[500:] = [v + 2.0 for v in values[500:]]  # a level change
+    values[123] = 99.0  # a spike
+    pts = pd.DataFrame({"series_id": [1] * n + [2] * 5, "run_id": [f"r{i}" for i in range(n + 5)],
+                        "value": values + [1.0] * 5})
+    thin = frames.thin(pts, per_series=100, keep={(1, "r777")})
+    one = thin[thin["series_id"] == 1]
+    assert len(one) <= 100 + 3 and len(thin[thin["series_id"] == 2]) == 5  # a short series stays whole
+    assert {"r0", f"r{n - 1}", "r123", "r777"} <= set(one["run_id"])  # ends, the spike, the kept point
+    assert one["value"].min() < 10.1 and one["value"].max() == 99.0 and (one["value"] > 12).any()
+    assert one["run_id"].map(lambda r: int(r[1:])).is_monotonic_increasing  # still oldest first
+    assert frames.thin(pts.head(0)).empty and len(frames.thin(pts, per_series=2000)) == len(pts)
+
+
 def test_store_states(sqlite_url, pg_db):
     fresh = make_engine(sqlite_url)
     assert frames.store_state(fresh) == "unmigrated"

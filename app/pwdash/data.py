@@ -72,8 +72,20 @@ def speedups(url: str, run_ids: tuple[str, ...]) -> pd.DataFrame:
 
 
 @cached
+def all_findings(url: str, state: str | None) -> pd.DataFrame:
+    return frames.findings(engine(url), state=state)
+
+
 def findings(url: str, state: str | None, since=None) -> pd.DataFrame:
-    return frames.findings(engine(url), state=state, since=since)
+    """Findings first seen on or after ``since``: cut from the one cached grouping of every
+    finding, so the overview's windows and every view's first visit share one query and one
+    grouping (the regressions of one finding share its run, so its time)."""
+    found = all_findings(url, state)
+    if since is None or found.empty:
+        return found
+    since = pd.Timestamp(since)
+    since = since.tz_localize("UTC") if since.tzinfo is None else since
+    return found[found["ts"] >= since].reset_index(drop=True)
 
 
 @cached
@@ -82,13 +94,34 @@ def regressions(url: str, state: str | None, run_id: str | None = None) -> pd.Da
 
 
 @cached
-def trend(url: str, series_ids: tuple[int, ...]) -> pd.DataFrame:
+def full_trend(url: str, series_ids: tuple[int, ...]) -> pd.DataFrame:
+    """The whole history of some series (what detection reads)."""
     return frames.trend(engine(url), series_ids)
+
+
+# Columns of a trend frame no view or chart reads: left out of what is charted, as Altair sends
+# every column of a chart's frame to the browser.
+UNCHARTED = ["ci_low", "ci_high", "git_branch", "size"]
+
+
+@cached
+def trend(url: str, series_ids: tuple[int, ...], days: int | None = None) -> pd.DataFrame:
+    """The history of some series for drawing: the last ``days`` before the newest point (all of
+    it when None), then at most about frames.CHART_POINTS points per series (each stretch's lowest
+    and highest kept, and every point where a stored regression starts, so the views can mark
+    it). Thinned after the window, so a short range keeps its detail; detection uses the whole
+    history (``change_points``)."""
+    points = full_trend(url, series_ids)
+    if days is not None and len(points):
+        points = points[points["created_at"] >= points["created_at"].max() - pd.Timedelta(days=days)]
+    regs = series_regressions(url, series_ids)
+    keep = set(zip(regs["series_id"], regs["run_id"]))
+    return frames.thin(points, keep=keep).drop(columns=UNCHARTED, errors="ignore")
 
 
 @cached
 def change_points(url: str, series_ids: tuple[int, ...], directions: tuple[tuple[int, str], ...]) -> pd.DataFrame:
-    return frames.change_points(trend(url, series_ids), dict(directions))
+    return frames.change_points(full_trend(url, series_ids), dict(directions))
 
 
 @cached
@@ -136,6 +169,7 @@ def set_state(url: str, regression_id: int, state: str, note: str | None) -> Non
     history.set_state(engine(url), regression_id, state, note or None)
     regressions.clear()
     series_regressions.clear()
+    all_findings.clear()
 
 
 @cached

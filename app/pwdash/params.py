@@ -2,7 +2,7 @@
 
 Each filter is a widget whose value starts from its query parameter (when that is one of the
 current options) and is written back to it on every run. Query parameters in use: view, suite,
-benchmark, mode (comma-separated), backend, metric, machine, run, run_a, run_b, state.
+benchmark, mode (comma-separated), backend, metric, machine, run, run_a, run_b, state, range.
 """
 
 from __future__ import annotations
@@ -47,6 +47,23 @@ def choose_many(label: str, options: Sequence[str], param: str, default: Sequenc
     values = where.multiselect(label, options, key=key)
     st.query_params[param] = ",".join(values)
     return values
+
+
+# ?range=: how much history the charts plot, counted back from the newest point shown (not from
+# now: a store that stopped receiving runs still shows its last weeks rather than an empty chart)
+RANGES = {"7d": ("last 7 days", 7), "30d": ("last 30 days", 30), "90d": ("last 90 days", 90), "all": ("all", None)}
+
+
+def choose_range(where=st, default: str = "90d") -> int | None:
+    """The time-range picker bound to ``?range=``: days of history to plot, None for all."""
+    key = _key("range")
+    if st.session_state.get(key) not in RANGES:
+        wanted = st.query_params.get("range")
+        st.session_state[key] = wanted if wanted in RANGES else default
+    value = where.radio("Time range", list(RANGES), key=key, horizontal=True, format_func=lambda r: RANGES[r][0],
+                        help="History plotted, counted back from the newest point")
+    st.query_params["range"] = value
+    return RANGES[value][1]
 
 
 def _coerce(value: str | None, options: list):

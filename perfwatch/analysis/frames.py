@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from perfwatch.domain import metrics as catalogue
+from perfwatch.domain import units
 from perfwatch.domain.metrics import COMPILE, MEMORY, METRICS, UVM, compile_phases, names
 from perfwatch.domain.reproduce import run_command as reproduce_line
 from perfwatch.domain.vocab import MODE_ORDER
@@ -156,7 +157,7 @@ def findings(engine, state: str | None = "open", since: datetime | None = None) 
                                              "hostname", "ts", "run_id", "before", "after", "change")},
                     "severity": f.severity, "state": f.state, "label": catalogue.spec(r["metric"], unit).display,
                     "shown_before": figure(r["before"], unit), "shown_after": figure(r["after"], unit),
-                    "also": ", ".join(f"{catalogue.spec(e['metric'], e.get('unit')).display} {e['change'] * 100:+.1f}%"
+                    "also": ", ".join(f"{catalogue.spec(e['metric'], e.get('unit')).display} {units.change(e['change'])}"
                                       for e in f.evidence), "regressions": len(f.ids)})
     return _utc(pd.DataFrame(out, columns=FINDING_COLUMNS), "ts")
 
@@ -187,6 +188,39 @@ def trend(engine, series_ids: Sequence[int], last: int | None = None) -> pd.Data
     if last:
         df = df.groupby("series_id", group_keys=False).tail(last).reset_index(drop=True)
     return df
+
+
+# The most points of one series a chart is sent (see thin): a chart 820 px wide cannot show more
+# than a few hundred apart, and every point costs Arrow bytes, Vega data flow and SVG/canvas marks.
+CHART_POINTS = 160
+
+
+def thin(points: pd.DataFrame, per_series: int = CHART_POINTS, keep: Iterable[tuple[int, str]] = ()) -> pd.DataFrame:
+    """A trend frame with at most about ``per_series`` points per series, for drawing: a longer
+    series is cut into ``per_series // 2`` runs of consecutive points and each keeps its lowest and
+    highest value (so a step, a spike or a level change still shows), plus the series' first and
+    last point and every (series_id, run_id) in ``keep`` (where a stored regression or a detected
+    change point starts). Shorter series are returned whole; the order is kept."""
+    if points.empty:
+        return points
+    df = points.reset_index(drop=True)
+    by = df.groupby("series_id", sort=False)
+    pos = by.cumcount().to_numpy()
+    size = by["series_id"].transform("size").to_numpy()
+    if (size <= per_series).all():
+        return df
+    buckets = max(per_series // 2, 1)
+    bucket = pos * buckets // size
+    value = df["value"].to_numpy(dtype=float)
+    key = pd.MultiIndex.from_arrays([df["series_id"].to_numpy(), bucket])
+    grouped = pd.Series(value).groupby(key, sort=False)
+    wanted = (size <= per_series) | (pos == 0) | (pos == size - 1)
+    wanted[grouped.idxmin().to_numpy()] = True
+    wanted[grouped.idxmax().to_numpy()] = True
+    keep = set(keep)
+    if keep:
+        wanted |= np.fromiter(((s, r) in keep for s, r in zip(df["series_id"], df["run_id"])), bool, len(df))
+    return df[wanted].reset_index(drop=True)
 
 
 def change_points(points: pd.DataFrame, directions: dict[int, str]) -> pd.DataFrame:

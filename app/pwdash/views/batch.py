@@ -8,7 +8,8 @@ import pandas as pd
 import streamlit as st
 
 from pwdash import data
-from pwdash.charts import MODE_COLORS
+from perfwatch.domain.units import figure
+from pwdash.charts import mode_color
 from pwdash.params import choose
 from pwdash.safe import md  # stored text shown as text
 from pwdash.views.common import sort_modes
@@ -18,11 +19,13 @@ def curve_chart(curve: pd.DataFrame, unit: str) -> alt.Chart:
     """Throughput of each fitting try against its batch (log2 axis), one line per mode; each
     mode's max_batch as a dashed rule in its colour (none where the budget cut the search)."""
     modes = sort_modes(curve["mode"])
-    color = alt.Color("mode:N", sort=modes, scale=alt.Scale(domain=modes, range=[MODE_COLORS.get(m, "#888") for m in modes]))
-    x = alt.X("batch:Q", scale=alt.Scale(type="log", base=2), title="batch")
+    color = mode_color("mode", modes)
+    # batches are integers: no 1.5 tick between 1 and 2
+    x = alt.X("batch:Q", scale=alt.Scale(type="log", base=2), axis=alt.Axis(title="batch", format="d"))
     fits = curve[curve["fits"]]
+    fits = fits.assign(step=[figure(v, "ms") if pd.notna(v) else "-" for v in fits["step_ms"]])  # 1.2 s, 850 ms
     tooltip = [alt.Tooltip("mode:N"), alt.Tooltip("batch:Q"), alt.Tooltip("throughput:Q", format=".4g", title=unit),
-               alt.Tooltip("step_ms:Q", format=".3g", title="step ms")]
+               alt.Tooltip("step:N", title="step time")]
     line = alt.Chart(fits).mark_line(point=True).encode(x=x, y=alt.Y("throughput:Q", title=unit), color=color,
                                                         tooltip=tooltip)
     marks = curve.dropna(subset=["max_batch"]).drop_duplicates("mode")
@@ -30,7 +33,7 @@ def curve_chart(curve: pd.DataFrame, unit: str) -> alt.Chart:
         x=alt.X("max_batch:Q"), color=color,
         tooltip=[alt.Tooltip("mode:N"), alt.Tooltip("max_batch:Q", title="largest batch that fits"),
                  alt.Tooltip("cap:N", title="memory cap")])
-    return alt.layer(line, rule).properties(height=320)
+    return alt.layer(line, rule).properties(height=320, width="container")
 
 
 def render(url: str) -> None:
@@ -55,4 +58,4 @@ def render(url: str) -> None:
         st.altair_chart(curve_chart(curve, str(curve["unit"].dropna().iloc[0]) if curve["unit"].notna().any() else ""),
                         width="stretch")
         summary = curve.drop_duplicates("mode")[["mode", "max_batch", "cap", "cut", "status"]]
-        st.dataframe(summary, hide_index=True)
+        st.dataframe(summary, hide_index=True, column_config={"max_batch": st.column_config.NumberColumn(format="%d")})

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
+from perfwatch.domain.units import figure
 from perfwatch.domain.vocab import MODES
+from pwdash import data
 from pwdash.params import choose, link
+from pwdash.safe import md
 
 MODE_ORDER = list(MODES)
 
@@ -23,10 +27,10 @@ def regression_table(regs: pd.DataFrame, compact: bool = False) -> None:
         "what": regs["suite"] + "/" + regs["benchmark"] + " [" + regs["mode"] + "] " + regs["metric"],
         "machine": regs["hostname"],
         "since": regs["ts"],
-        "change": regs["change"] * 100,
-        "before": regs["before"],
-        "after": regs["after"],
-        "unit": regs["unit"],
+        "change": percent(regs["change"]),
+        # figures as text with their units (2.44 GiB, 42.7 ms): a number column has one format for all rows
+        "before": [figure(v, u or "") for v, u in zip(regs["before"], regs["unit"])],
+        "after": [figure(v, u or "") for v, u in zip(regs["after"], regs["unit"])],
         "state": regs["state"],
         "run": regs["run_id"],
         "trend": [link(view="trends", suite=r.suite, benchmark=r.benchmark, mode=r.mode, backend=r.backend, metric=r.metric,
@@ -37,11 +41,15 @@ def regression_table(regs: pd.DataFrame, compact: bool = False) -> None:
         t["reproduce"] = regs["reproduce"]
     st.dataframe(t, hide_index=True, column_config={
         "since": st.column_config.DatetimeColumn("since", format="YYYY-MM-DD HH:mm"),
-        "change": st.column_config.NumberColumn("change", format="%+.1f%%", help="after vs before, relative"),
-        "before": st.column_config.NumberColumn("before", format="%.4g"),
-        "after": st.column_config.NumberColumn("after", format="%.4g"),
+        "change": st.column_config.NumberColumn("change", format="%+.1f%%", help="after vs before, relative (empty: "
+                                                "from zero, see before and after)"),
         "trend": st.column_config.LinkColumn("trend", display_text="chart"),
     })
+
+
+def percent(change: pd.Series) -> pd.Series:
+    """A relative change in %, empty where it has none (0 → 2 graph breaks): never "Infinity"."""
+    return (change * 100).replace([np.inf, -np.inf], np.nan)
 
 
 def series_filters(cat: pd.DataFrame, metrics: list[str] | None = None, default_metric: str = "step_time",
@@ -68,3 +76,41 @@ def series_label(sel: pd.DataFrame) -> pd.Series:
     multi = sel.groupby("mode")["series_id"].transform("size") > sel.groupby("mode")["metric"].transform("nunique")
     extra = sel["dtype"] + " " + sel["params_key"].where(sel["params_key"] != "{}", "")
     return sel["mode"].where(~multi, sel["mode"] + " " + extra.str.strip())
+
+
+SERIES_PARAMS = ("suite", "benchmark", "backend", "machine")
+
+
+def open_on_finding(url: str, metrics=None, with_metric: bool = True) -> pd.Series | None:
+    """A first visit (no series in the URL) opens on the most severe open finding's series (of
+    ``metrics`` when given) rather than on whatever sorts first, usually a flat line: the filters
+    are pointed at it through the URL. Explicit query parameters always win. Returns the finding."""
+    if any(st.query_params.get(p) for p in SERIES_PARAMS):
+        return None
+    found = data.findings(url, "open")
+    if metrics is not None:
+        found = found[found["metric"].isin(list(metrics))]
+    if found.empty:
+        return None
+    top = found.iloc[0]
+    chosen = {"suite": top["suite"], "benchmark": top["benchmark"], "backend": top["backend"],
+              "machine": top["hostname"], "mode": top["mode"], **({"metric": top["metric"]} if with_metric else {})}
+    for param, value in chosen.items():
+        st.query_params[param] = str(value)
+        st.session_state.pop(f"q_{param}", None)  # a value left by another view would win over the URL
+    return top
+
+
+def finding_note(top: pd.Series | None) -> None:
+    if top is not None:
+        pct = f" ({top['change'] * 100:+.1f}%)" if np.isfinite(top["change"]) else ""  # 0 → 2 graph breaks: no percentage
+        st.caption(md(f"Opened on the most severe open finding: {top['suite']}/{top['benchmark']} [{top['mode']}] "
+                      f"{top['label']} {top['shown_before']} → {top['shown_after']}{pct} on {top['hostname']}. "
+                      "Pick anything else above."))
+
+
+def in_range(df: pd.DataFrame, days: int | None, newest, col: str = "created_at") -> pd.DataFrame:
+    """Rows of ``df`` at most ``days`` before ``newest`` (all of them when days is None)."""
+    if days is None or df.empty:
+        return df
+    return df[df[col] >= newest - pd.Timedelta(days=days)]

@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from perfwatch.analysis.frames import reproduce_command
+from perfwatch.domain.units import figure
 from pwdash import charts, data
 from pwdash.params import choose
 
@@ -36,12 +37,14 @@ def render(url: str) -> None:
         st.warning("These runs have no metric in common (different suites or benchmarks?).")
         return
     counts = df["verdict"].value_counts()
-    m1, m2, m3 = st.columns(3)
+    m1, m2, m3, m4 = st.columns(4)
     m1.metric("regressions", int(counts.get("regression", 0)))
     m2.metric("improvements", int(counts.get("improvement", 0)))
-    m3.metric("unchanged", int(counts.get("same", 0)))
+    m3.metric("untested changes", int(counts.get("untested", 0)), help="beyond 2 % with one process per run: "
+              "nothing to test them against (perfwatch run --processes N)")
+    m4.metric("unchanged", int(counts.get("same", 0)))
 
-    f1, f2 = st.columns([1, 3])
+    f1, f2 = st.columns([2, 3])  # room for the toggle's label
     only_regressions = f1.toggle("Only regressions and untested changes", key="only_regressions")
     metric = choose("Metric", ["(all)", *sorted(df["metric"].unique())], "metric", default="(all)", where=f2)
     shown = df
@@ -50,25 +53,32 @@ def render(url: str) -> None:
         shown = shown[shown["verdict"].isin(["regression", "untested"])]
     if metric != "(all)":
         shown = shown[shown["metric"] == metric]
-    steps = df[df["metric"] == "step_time"]
-    if len(steps) and metric in ("(all)", "step_time"):
-        bars = steps.assign(case=steps["benchmark"] + " [" + steps["mode"] + "]", pct=steps["change"] * 100)
-        st.altair_chart(charts.bar_chart(bars, "pct", "case", "verdict", "step time change B vs A (%)", None,
-                                         height=max(140, 18 * len(bars))), width="stretch")
+    # The chart shows one metric (step time unless another is picked), one labelled row per case.
+    charted = "step_time" if metric == "(all)" else metric
+    rows = shown[shown["metric"] == charted]
+    if len(rows):
+        st.altair_chart(charts.change_bars(rows, charted), width="stretch")
     info = data.run_info(url, run_b) or {}
-    table = shown.assign(change=shown["change"] * 100, reproduce=[
-        reproduce_command(info.get("suite", "?"), r.benchmark, r.mode, info.get("backend", "?"), info.get("size"),
-                          info.get("command"))
-        for r in shown.itertuples()])
-    st.dataframe(table.drop(columns=["direction", "significant"]), hide_index=True, column_config={
-        "a": st.column_config.NumberColumn("A", format="%.4g"),
-        "b": st.column_config.NumberColumn("B", format="%.4g"),
+    st.dataframe(_table(shown, info), hide_index=True, column_config={
         "change": st.column_config.NumberColumn("change", format="%+.1f%%", help="(B - A) / |A|"),
-        "pvalue": st.column_config.NumberColumn("p", format="%.2g", help="Welch's t-test on the process medians when both "
-                                                "runs timed the case in several processes (--processes); counters compare "
-                                                "exactly; otherwise untested: one process is too thin a replication"),
+        "p": st.column_config.TextColumn("p", help="Welch's t-test on the process medians when both runs timed the "
+                                         "case in several processes (--processes); counters compare exactly; otherwise "
+                                         "untested: one process is too thin a replication"),
     })
 
+
+def _table(shown: pd.DataFrame, info: dict) -> pd.DataFrame:
+    """The comparison as people read it: A and B with their units (975.7 MB of bytes as 930 MiB,
+    ms past a second as s), the p-value as text ("untested", never "None")."""
+    return pd.DataFrame({
+        "benchmark": shown["benchmark"], "mode": shown["mode"], "params": shown["params"], "metric": shown["metric"],
+        "A": [figure(v, u or "") for v, u in zip(shown["a"], shown["unit"])],
+        "B": [figure(v, u or "") for v, u in zip(shown["b"], shown["unit"])],
+        "change": shown["change"] * 100, "p": charts.pvalue_text(shown), "verdict": shown["verdict"],
+        "status_a": shown["status_a"], "status_b": shown["status_b"],
+        "reproduce": [reproduce_command(info.get("suite", "?"), r.benchmark, r.mode, info.get("backend", "?"),
+                                        info.get("size"), info.get("command")) for r in shown.itertuples()],
+    })
 
 def _previous(runs: pd.DataFrame, run_id: str | None) -> str | None:
     """The run before ``run_id`` on the same machine and suite: the natural baseline."""

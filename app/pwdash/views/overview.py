@@ -4,27 +4,31 @@ statuses and the geometric-mean speedup of each compile mode over eager."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pandas as pd
 import streamlit as st
 
+from perfwatch.domain import units
 from pwdash import charts, data
 from pwdash.params import link
+from pwdash.views.common import sort_modes
 
 COMPILED = ("default", "reduce-overhead", "max-autotune")
 
 
-WINDOWS = {"last day": timedelta(days=1), "last week": timedelta(days=7), "last 30 days": timedelta(days=30),
-           "all open": None}
+# ?window=: what "what changed" covers, counted back from the newest run in the store (not from
+# now: a store that stopped receiving runs still opens on its last changes, as the charts do)
+WINDOWS = {"day": ("last day", timedelta(days=1)), "week": ("last week", timedelta(days=7)),
+           "30d": ("last 30 days", timedelta(days=30)), "all": ("all open", None)}
 SHOWN = 15
 
 
 def render(url: str) -> None:
     st.header("Overview")
-    what_changed(url)
-
     latest = data.latest_runs(url)
+    what_changed(url, latest)
+
     ids = tuple(latest["run_id"])
     statuses = data.status_counts(url, ids)
     speed = data.speedups(url, ids)
@@ -42,27 +46,34 @@ def render(url: str) -> None:
         named = speed.merge(latest[["run_id", "machine", "suite"]], on="run_id")
         named["where"] = named["machine"] + " · " + named["suite"]
         st.altair_chart(charts.bar_chart(named, "geomean_speedup", "where", "mode", "speedup (×, higher is better)", None,
-                                         height=max(160, 34 * named["where"].nunique())), width="stretch")
+                                         color_enc=charts.mode_color("mode", sort_modes(named["mode"]))), width="stretch")
 
 
-def what_changed(url: str) -> None:
+def what_changed(url: str, latest: pd.DataFrame) -> None:
     """The page leads with what changed: open findings (one per cause), most severe first, each one
-    click from its trend. The window counts back from now; an empty window says what is older."""
-    window = st.radio("What changed in the", list(WINDOWS), index=1, horizontal=True, key="overview_window")
-    span = WINDOWS[window]
-    since = None if span is None else (datetime.now(timezone.utc) - span).replace(minute=0, second=0, microsecond=0)
-    found = data.findings(url, "open", since)
-    st.subheader(f"What changed ({window}): {len(found)} open finding(s)")
+    click from its trend, within a window that counts back from the newest run; an empty window
+    says what is older."""
+    key = "q_window"
+    if st.session_state.get(key) not in WINDOWS:
+        wanted = st.query_params.get("window")
+        st.session_state[key] = wanted if wanted in WINDOWS else "week"
+    window = st.radio("What changed in the", list(WINDOWS), key=key, horizontal=True,
+                      format_func=lambda w: WINDOWS[w][0], help="counted back from the newest run in the store")
+    st.query_params["window"] = window
+    label, span = WINDOWS[window]
+    every = data.findings(url, "open")
+    newest = pd.to_datetime(latest["created_at"], utc=True).max() if len(latest) else None
+    found = every if span is None or newest is None or every.empty else every[every["ts"] >= newest - span]
+    st.subheader(f"What changed ({label}): {len(found)} open finding(s)")
     if found.empty:
-        older = len(data.findings(url, "open"))
-        st.success(f"No open regression first seen in the {window}." if span else "No open regressions.")
-        if older and span:
-            st.markdown(f"{older} older open finding(s): [see them all]({link(view='regressions')})")
+        st.success(f"No open regression first seen in the {label} of runs." if span else "No open regressions.")
+        if len(every) and span:
+            st.markdown(f"{len(every)} older open finding(s): [see them all]({link(view='regressions')})")
         return
     top = found.head(SHOWN)
     t = pd.DataFrame({
         "what": top["suite"] + "/" + top["benchmark"] + " [" + top["mode"] + "] " + top["label"],
-        "change": top["change"] * 100,
+        "change": top["change"].map(units.change),  # "new" for a change from zero (a counter 0 -> 2)
         "before → after": top["shown_before"] + " → " + top["shown_after"],
         "also moved": top["also"],
         "machine": top["hostname"],
@@ -73,7 +84,7 @@ def what_changed(url: str) -> None:
     })
     st.dataframe(t, hide_index=True, width="stretch", column_config={
         "trend": st.column_config.LinkColumn("trend", display_text="open chart", width="small"),
-        "change": st.column_config.NumberColumn("change", format="%+.1f%%", help="after vs before, relative"),
+        "change": st.column_config.TextColumn("change", help="after vs before, relative"),
         "since": st.column_config.DatetimeColumn("since", format="YYYY-MM-DD HH:mm"),
         "id": st.column_config.NumberColumn("id", help="perfwatch regressions --ack ID acknowledges the finding"),
     })

@@ -8,9 +8,11 @@ no action at all (pwdash.access)."""
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from perfwatch.domain.errors import PerfwatchError
+from perfwatch.domain.units import figure
 from pwdash import access, data
 from pwdash.params import choose
 from pwdash.safe import md
@@ -99,7 +101,8 @@ def _run_cases(url: str, run_id: str) -> None:
                f"{info['created_at']:%Y-%m-%d %H:%M} UTC, commit {md((info['git_sha'] or '')[:10])}, "
                f"torch {md(info['torch_version'])}")
     cases = data.run_cases(url, run_id)
-    st.dataframe(cases[["benchmark", "mode", "status", "error", "duration_s", "reproduce"]], hide_index=True)
+    st.dataframe(cases[["benchmark", "mode", "status", "error", "duration_s", "reproduce"]], hide_index=True,
+                 column_config={"duration_s": st.column_config.NumberColumn("duration", format="%.1f s")})
     _verdicts(url, run_id)
 
 
@@ -111,10 +114,15 @@ def _verdicts(url: str, run_id: str) -> None:
     st.subheader("What the gate could see")
     st.caption("Each series against its own earlier runs; false alarms bounded for the whole run. *detectable*: the "
                "smallest worsening the gate would have flagged here; *too noisy* series could not be judged.")
+    def shown(col):  # figures with their units (2.44 GiB, 42.7 ms); "-" where the gate had none
+        return [figure(v, u or "") if v is not None and pd.notna(v) else "-"
+                for v, u in zip(verdicts[col], verdicts["unit"])]
+
+    verdicts = verdicts.assign(before=shown("before"), after=shown("after"))
     st.dataframe(verdicts, hide_index=True, column_config={
         "change": st.column_config.NumberColumn("change", format="percent"),
         "detectable": st.column_config.NumberColumn("detectable", format="percent"),
         "noise": st.column_config.NumberColumn("noise (1 run)", format="percent"),
-        "before": st.column_config.NumberColumn("baseline", format="%.4g"),
-        "after": st.column_config.NumberColumn("this run", format="%.4g"),
+        "before": st.column_config.TextColumn("baseline"),
+        "after": st.column_config.TextColumn("this run"),
     })
