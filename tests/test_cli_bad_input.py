@@ -15,7 +15,7 @@ def _store_file(tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--suite", "nosuch"], "unknown suite 'nosuch'; available: dynamic, llm, ops"),
+        (["--suite", "nosuch"], "unknown suite 'nosuch'; available: dynamic, llm, numerics, ops, pipeline"),
         (["--suite", "llm", "--benchmarks", "train,nosuch"], "unknown benchmark nosuch in suite 'llm'; valid: "),
         (["--suite", "llm", "--modes", "eager,turbo"], "unknown mode turbo; valid modes: eager, default, reduce-overhead, max-autotune"),
         (["--suite", "llm", "--backend", "tpu"], "unknown backend 'tpu'; valid: auto, cpu, cuda, mps"),
