@@ -2,7 +2,13 @@
 
 Postgres: one scratch database per test session (created on the server named by
 PERFWATCH_TEST_PG_URL, default postgresql+psycopg://postgres@127.0.0.1:5432/postgres), migrated
-once, emptied before each test that uses it, dropped at the end (after conbench's conftest).
+once, emptied before each test that uses it, dropped at the end. Under pytest-xdist every worker
+is a session of its own, so each gets its own uniquely named database.
+
+Compiles: every compiled case of the session shares one persistent compile cache
+($PERFWATCH_COMPILE_CACHE, a temporary folder shared by the xdist workers), so each tiny model is
+compiled cold once per session, not once per test. tests/test_compile_truth.py unsets it where
+it checks that cases compile cold over caches of their own.
 """
 
 from __future__ import annotations
@@ -24,6 +30,16 @@ REPO = Path(__file__).resolve().parent.parent
 TABLES = ("regressions", "samples", "measurements", "series", "cases", "runs", "machines")
 
 
+# The longest modules first: pytest-xdist (scripts/test.sh, --dist loadscope) hands modules out in
+# collection order, so one of these collected last would run on alone after everything else.
+LONGEST_FIRST = ("test_end_to_end.py", "test_end_to_end_dynamic.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path, monkeypatch):
     """Every test gets its own default store and spool, never the user's."""
@@ -34,6 +50,35 @@ def _isolated_home(tmp_path, monkeypatch):
     # The warm compile (a second build-only worker per compiled case) doubles every compiled
     # test's cost on this CPU; tests/test_compile_truth.py tests it, with RunRequest's own default.
     monkeypatch.setenv("PERFWATCH_WARM_COMPILE", "0")
+
+
+@pytest.fixture(autouse=True)
+def _keep_pytests_main():
+    """Streamlit's AppTest runs the dashboard as ``__main__`` (tests/test_dashboard_apptest.py puts
+    pytest's back for its own tests; a test elsewhere that opens the app may not): restore it after
+    every test, or a later 'spawn' child (which re-imports __main__ by path) runs the dashboard."""
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None and sys.modules.get("__main__") is not main:
+        sys.modules["__main__"] = main
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_compile_cache(tmp_path_factory):
+    """One compile cache for the whole test session (perfwatch/measure/compile_cache.py)."""
+    if os.environ.get("PERFWATCH_COMPILE_CACHE"):  # the caller chose one: keep it
+        yield
+        return
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # every worker's base is a folder of the run's own
+        base = base.parent
+    path = base / "compile-cache"
+    path.mkdir(exist_ok=True)
+    os.environ["PERFWATCH_COMPILE_CACHE"] = str(path)
+    try:
+        yield
+    finally:
+        os.environ.pop("PERFWATCH_COMPILE_CACHE", None)
 
 
 @pytest.fixture(scope="session")

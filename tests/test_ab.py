@@ -343,6 +343,7 @@ if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-v"]))
 
 
+@pytest.mark.slow
 def test_results_kept_nowhere_are_named_and_exit_6(sqlite_url, monkeypatch, capsys):
     """Database and spool both refusing after the arms ran (database gone, spool disk full):
     `perfwatch ab` says what is lost and why and exits 6, as `perfwatch run` does."""

@@ -318,6 +318,7 @@ def test_cli_notify_without_webhook(sqlite_url):
 
 # -- end to end ----------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_real_regression_makes_exactly_one_message(sqlite_url, slack):
     env = {"PERFWATCH_SLACK_WEBHOOK": slack.url}  # exported for every command, as a user would
     run = ["run", "--suite", str(REPO / "tests" / "data" / "fault_suite.py"), "--benchmarks", "add", "--modes", "eager", "--backend", "cpu",

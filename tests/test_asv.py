@@ -83,6 +83,7 @@ def _export(db):
     return [json.loads(line) for line in res.stdout.splitlines()]
 
 
+@pytest.mark.slow
 def test_shim_runs_under_asv_and_reports_perfwatch_metrics(asv_run):
     bench = json.loads((asv_run["results"] / "benchmarks.json").read_text())
     names = {n for n in bench if n.startswith(asvio.SHIM_MODULE)}
@@ -98,6 +99,7 @@ def test_shim_runs_under_asv_and_reports_perfwatch_metrics(asv_run):
     assert math.isnan(values[("compile_time", "eager", "cpu")])
 
 
+@pytest.mark.slow
 def test_import_gives_asv_numbers_and_is_idempotent(asv_run, db_url):
     res, values = _asv_values(asv_run["results"])
     first = run_cli("import", "asv", str(asv_run["results"]), "--db", db_url)
@@ -127,6 +129,7 @@ def _iso_date(ms):
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat()[:19]
 
 
+@pytest.mark.slow
 def test_export_asv_is_accepted_by_asv_publish(asv_run, sqlite_url, tmp_path):
     assert run_cli("import", "asv", str(asv_run["results"]), "--db", sqlite_url).returncode == 0
     out = tmp_path / "exported"
@@ -178,6 +181,7 @@ def _garbage_result(results, tmp_path):
     return bad, "Error parsing JSON"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make", [_newer_format, _not_asv, _no_machine_json, _garbage_result])
 def test_bad_results_dir_exits_2_and_writes_nothing(asv_run, tmp_path, sqlite_url, make):
     bad, message = make(asv_run["results"], tmp_path)
@@ -199,6 +203,7 @@ def test_bad_input_creates_no_database(tmp_path):
     assert res.returncode == 2 and "expected a source: asv" in res.stderr
 
 
+@pytest.mark.slow
 def test_export_asv_needs_an_empty_output_dir(sqlite_url, asv_run, tmp_path):
     assert run_cli("import", "asv", str(asv_run["results"]), "--db", sqlite_url).returncode == 0
     res = run_cli("export", "--format", "asv", "--db", sqlite_url)

@@ -109,6 +109,7 @@ def batch_figures(result):
     return {m.name: m.value for m in result.metrics if metric_spec(m.name).produced_by == "batch"}
 
 
+@pytest.mark.slow
 def test_a_larger_cap_finds_a_larger_batch_and_the_curve_up_to_it():
     small = worker.measure_case(llm_spec("2MiB"), passes=LEAN)
     large = worker.measure_case(llm_spec("8MiB"), passes=LEAN)
@@ -232,6 +233,7 @@ def two_runs(tmp_path_factory):
     return url, ids
 
 
+@pytest.mark.slow
 def test_the_figures_are_stored_one_series_per_cap_and_batch(two_runs):
     from perfwatch.store import history
     from perfwatch.store.engine import make_engine
@@ -244,6 +246,7 @@ def test_the_figures_are_stored_one_series_per_cap_and_batch(two_runs):
     assert len(history.find_series(eng, metric="throughput_at_batch_1")) == 2
 
 
+@pytest.mark.slow
 def test_report_and_compare_show_them(two_runs):
     url, (a, b) = two_runs
     rep = run_cli("report", "--run", b, "--baseline", a, "--db", url)
@@ -258,6 +261,7 @@ def test_report_and_compare_show_them(two_runs):
     assert cmp.returncode == 0 and "throughput_at_batch_1" in cmp.stdout and "max_batch" in cmp.stdout
 
 
+@pytest.mark.slow
 def test_the_dashboard_draws_the_curve_per_mode_with_max_batch_marked(two_runs, monkeypatch):
     from test_dashboard_apptest import _fresh_caches, _keep_main_module, frames_of, open_app, texts  # noqa: F401
 

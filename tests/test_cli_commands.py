@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 import zipfile
+import pytest
 
 from conftest import REPO, run_cli
 
@@ -28,6 +29,7 @@ def test_suites_lists_builtins_and_entry_points(tmp_path):
     assert '{"dynamic": false}' in res.stdout
 
 
+@pytest.mark.slow
 def test_example_user_suite_runs_and_exports(sqlite_url):
     res = run_cli("run", "--suite", str(REPO / "examples" / "my_suite.py"), "--backend", "cpu", "--modes", "eager",
                   "--min-time", "0.1", "--tag", "purpose=test", "--db", sqlite_url)
@@ -40,6 +42,7 @@ def test_example_user_suite_runs_and_exports(sqlite_url):
     assert all(r["run_id"] == runs[0]["id"] and r["status"] == "ok" for r in recs)
 
 
+@pytest.mark.slow
 def test_threads_option_and_export_of_all_runs_oldest_first(sqlite_url, tmp_path):
     import torch
 

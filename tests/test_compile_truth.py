@@ -151,6 +151,7 @@ def test_compile_time_is_the_sum_of_every_record_backward_included():
 
 @pytest.mark.slow
 def test_cold_compiles_are_isolated_and_the_warm_build_hits_their_cache(tmp_path, monkeypatch):
+    monkeypatch.delenv("PERFWATCH_COMPILE_CACHE", raising=False)  # the default: caches of its own (conftest shares one)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the case's cache folders land here
     plan = runner.plan(runner.RunRequest(suite=SUITE, backend="cpu", modes=("default",), size="tiny",
                                          accuracy=False), _config())

@@ -73,6 +73,7 @@ def _history(url, values, metric_unit="ms"):
     return engine
 
 
+@pytest.mark.slow
 def test_detect_over_the_database_stores_regressions_once(db_url):
     engine = _history(db_url, _stepped())
     res = run_cli("detect", "--db", db_url, "--metric", "step_time", "--format", "json")
@@ -96,6 +97,7 @@ def test_detect_over_the_database_stores_regressions_once(db_url):
     assert missing.returncode == 2 and "no regression 9999" in missing.stderr
 
 
+@pytest.mark.slow
 def test_gate_fails_on_a_really_slowed_down_run(sqlite_url):
     # A 2 ms step (a sleep: steady even on a busy machine), then the same step made 2 ms slower.
     base = ["run", "--suite", FAULTS, "--benchmarks", "add", "--modes", "eager", "--backend", "cpu",

@@ -1,6 +1,8 @@
 """The main job as a user runs it: real torch, real compile, real stores, then export.
 
-Slow (torch.compile on the CPU): `pytest -m "not slow"` skips these.
+Slow (torch.compile on the CPU): `pytest -m "not slow"` skips these. The dynamic suite on
+Postgres is tests/test_end_to_end_dynamic.py: a module of its own, so pytest-xdist
+(scripts/test.sh) runs the two, the suite's longest tests, at once.
 """
 
 import csv
@@ -47,19 +49,3 @@ def test_llm_suite_on_sqlite(sqlite_url):
     assert all(v == 1.0 for v in _by(records, "accuracy_pass").values())
     assert all(v > 0 for v in _by(records, "compile_time").values())
     assert all(v > 0 for v in _by(records, "peak_rss").values())
-
-
-def test_dynamic_suite_on_postgres(pg_db):
-    res = run_cli("run", "--suite", "dynamic", "--backend", "cpu", "--min-time", "0.3", "--db", pg_db)
-    assert res.returncode == 0, res.stderr + res.stdout
-    records = _export(pg_db, "csv")
-    steps = _by(records, "step_time")
-    assert set(steps) == {(b, m) for b in ("varlen_static", "varlen_dynamic", "graph_break") for m in MODES}
-    breaks = _by(records, "graph_breaks")
-    recompiles = _by(records, "recompilations")
-    for mode in MODES[1:]:
-        assert breaks[("graph_break", mode)] > 0
-        assert breaks[("varlen_static", mode)] == 0
-        assert recompiles[("varlen_static", mode)] > 0
-        assert recompiles[("varlen_dynamic", mode)] < recompiles[("varlen_static", mode)]
-    assert ("graph_break", "eager") not in breaks  # eager compiles nothing: no figure, not a 0

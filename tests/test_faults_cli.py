@@ -143,6 +143,7 @@ def test_an_unencoded_at_in_the_password_leaves_no_fragment(tmp_path):
 
 # -- item 11: tracebacks -----------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_report_and_export_to_a_place_that_cannot_be_written(tmp_path, sqlite_url):
     ok = run_cli("run", "--suite", FAULTS, "--benchmarks", "add", "--modes", "eager", "--backend", "cpu",
                  "--min-time", "0.05", "--no-detect", "--db", sqlite_url, env=_home(tmp_path))

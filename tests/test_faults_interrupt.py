@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import REPO, run_cli
 
 from perfwatch.measure import runner
@@ -59,6 +61,7 @@ def _run_until_hang(sqlite_url, tmp_path):
     return proc, int((gates / "hang.pid").read_text()), env, tmp
 
 
+@pytest.mark.slow
 def test_kill_9_of_run_leaves_no_worker_no_folder_no_running_run(sqlite_url, tmp_path):
     proc, worker, env, tmp = _run_until_hang(sqlite_url, tmp_path)
     try:

@@ -126,6 +126,7 @@ def _run_with_cut_database(pg_db, tmp_path, *, back_before_end: bool, extra=()):
     return proc, out, err, direct
 
 
+@pytest.mark.slow
 def test_database_down_and_spool_disk_full_keeps_measuring_and_says_what_is_lost(pg_db, tmp_path):
     proc, out, err, direct = _run_with_cut_database(pg_db, tmp_path, back_before_end=False,
                                                     extra=("--fail-on-regression",))
@@ -138,6 +139,7 @@ def test_database_down_and_spool_disk_full_keeps_measuring_and_says_what_is_lost
     assert queries.count_rows(direct)["cases"] == 1
 
 
+@pytest.mark.slow
 def test_results_held_in_memory_reach_the_database_when_it_comes_back(pg_db, tmp_path):
     proc, out, err, direct = _run_with_cut_database(pg_db, tmp_path, back_before_end=True)
     assert proc.returncode == 0, err
@@ -171,6 +173,7 @@ def _fill(folder: Path) -> Path:
     return fill
 
 
+@pytest.mark.slow
 def test_sqlite_disk_full_mid_run_spools_says_why_and_gate_is_unavailable(small_disk, tmp_path):
     url = f"sqlite:///{small_disk / 'store.db'}"
     gates = tmp_path / "gates"

@@ -95,6 +95,7 @@ def _data_wait(url: str) -> float:
     return next(float(r["value"]) for r in rows if r["metric"] == "data_wait_fraction")
 
 
+@pytest.mark.slow
 def test_a_starved_loader_is_a_data_wait_regression(tmp_path):
     """Four clean runs of loader_w0, then one whose dataset sleeps 10 ms per item (80 ms a step
     against ~1 ms of compute): the gate must flag data_wait_fraction itself, and the dashboard's

@@ -41,6 +41,7 @@ def test_concurrent_writers_lose_no_row(db_url):
     assert counts == {"runs": 4, "cases": 100, "measurements": 200}
 
 
+@pytest.mark.slow
 def test_concurrent_perfwatch_runs(db_url):
     cmd = [sys.executable, "-m", "perfwatch", "run", "--suite", FAULTS, "--benchmarks", "add,wrong", "--modes", "eager",
            "--backend", "cpu", "--min-time", "0.05", "--db", db_url]
@@ -116,6 +117,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_database_stopped_under_a_running_suite_loses_nothing(pg_db, tmp_path):
     direct = make_engine(pg_db)
     port = _free_port()

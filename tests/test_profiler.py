@@ -43,6 +43,7 @@ def test_an_unfinished_window_says_so(tmp_path):
     assert "no trace written" in prof.details()["profile_status"]
 
 
+@pytest.mark.slow
 def test_run_profile_writes_one_tensorboard_run(tmp_path):
     tb_loader = pytest.importorskip("torch_tb_profiler.profiler.loader")
     tb_io = pytest.importorskip("torch_tb_profiler.io")

@@ -26,6 +26,8 @@ FAULT_SUITE = str(REPO / "tests" / "data" / "numerics_fault_suite.py")
 FAULTED = "adam_transposed,adam_single"
 RUN = ["run", "--suite", FAULT_SUITE, "--backend", "cpu", "--modes", "eager", "--benchmarks", FAULTED,
        "--min-time", "0.05", "--no-detect", "--json"]
+# one case, where what is checked is where the reference is built, not which benchmarks the fault reaches
+ONE = [a if a != FAULTED else "adam_transposed" for a in RUN]
 
 
 def _cases(res) -> dict[str, dict]:
@@ -137,7 +139,7 @@ def test_without_the_fault_the_same_suite_passes(sqlite_url):
 
 def test_the_auto_default_on_cpu_keeps_eager_unjudged(sqlite_url):
     # auto is the device on a CPU run: the fault goes unseen by eager, as every CPU run before --reference
-    res = run_cli(*RUN, "--db", sqlite_url, env={"PERFWATCH_REFERENCE": ""})
+    res = run_cli(*ONE, "--db", sqlite_url, env={"PERFWATCH_REFERENCE": ""})
     assert res.returncode == 0, res.stderr + res.stdout
     for case in _cases(res).values():
         assert case["status"] == "ok" and case["spec"]["reference"] == "device"
@@ -145,7 +147,7 @@ def test_the_auto_default_on_cpu_keeps_eager_unjudged(sqlite_url):
 
 
 def test_the_environment_variable_reaches_the_worker(sqlite_url):
-    res = run_cli(*RUN, "--db", sqlite_url, env={"PERFWATCH_REFERENCE": "cpu"})
+    res = run_cli(*ONE, "--db", sqlite_url, env={"PERFWATCH_REFERENCE": "cpu"})
     assert res.returncode == 3 and all(c["status"] == "accuracy_fail" for c in _cases(res).values())
 
 

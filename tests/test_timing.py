@@ -79,7 +79,8 @@ def test_a_noisy_step_is_sampled_up_to_max_time_a_steady_one_stops_at_min_time()
             pass
 
     easy = timing.measure(step, "cpu", lambda: 0, min_time_s=0.05, max_time_s=2.0, precision=0.9)
-    assert easy.timed_s < 0.5 and easy.rel_ci is not None and easy.rel_ci <= 0.9
+    # the steady step stopped once its precision was met, before max_time (however busy the host)
+    assert easy.rel_ci is not None and easy.rel_ci <= 0.9 and easy.timed_s < 2.0
     hard = timing.measure(step, "cpu", lambda: 0, min_time_s=0.05, max_time_s=0.3, precision=1e-9)
     assert hard.timed_s >= 0.3 and len(hard.samples_ms) > len(easy.samples_ms)
     s = {m.name: m for m in timing.timing_metrics(hard, 1, "items")}["step_time"]

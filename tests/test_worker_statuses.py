@@ -1,6 +1,7 @@
 """Every way a case can fail becomes that case's stored status, and the run goes on."""
 
 import json
+import pytest
 
 from conftest import REPO, run_cli
 
@@ -16,6 +17,7 @@ def _statuses(url):
     return {(r["benchmark"], r["mode"]): r for r in queries.export_records(engine, [run_id]) if r["metric"] in (None, "step_time")}
 
 
+@pytest.mark.slow
 def test_failures_become_statuses_and_the_run_goes_on(sqlite_url):
     res = run_cli("run", "--suite", SUITE, "--backend", "cpu", "--modes", "eager", "--min-time", "0.05",
                   "--benchmarks", "boom,oom,crash,add,hang", "--timeout", "20", "--db", sqlite_url)
@@ -30,6 +32,7 @@ def test_failures_become_statuses_and_the_run_goes_on(sqlite_url):
     assert got[("add", "eager")]["value"] > 0  # the good case after a crash still measured
 
 
+@pytest.mark.slow
 def test_accuracy_failure_is_a_status_with_its_figures(sqlite_url):
     res = run_cli("run", "--suite", SUITE, "--backend", "cpu", "--modes", "eager,default", "--benchmarks", "wrong",
                   "--min-time", "0.05", "--db", sqlite_url, "--json")
@@ -45,6 +48,7 @@ def test_accuracy_failure_is_a_status_with_its_figures(sqlite_url):
     assert "step_time" in metrics  # timed all the same
 
 
+@pytest.mark.slow
 def test_compile_error_status(sqlite_url):
     res = run_cli("run", "--suite", SUITE, "--backend", "cpu", "--modes", "default", "--benchmarks", "strict",
                   "--min-time", "0.05", "--db", sqlite_url)

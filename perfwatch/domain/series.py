@@ -63,7 +63,20 @@ def case_params_key(case: Any, metric: str | None = None) -> str:
     """params_key of a measured case (a CaseResult): benchmark parameters plus identity settings;
     for ``metric`` too, the settings that change that metric alone (``metric_settings``)."""
     params = series_params(case.spec.params, case_settings(case.spec, case.details), case.spec.backend)
-    return params_key({**params, **metric_settings(case.spec, metric)})
+    return params_key({**params, **metric_settings(case.spec, metric), **cache_settings(case.details, metric)})
+
+
+def cache_settings(details: Mapping[str, Any] | None, metric: str | None) -> dict[str, Any]:
+    """A case compiled over a shared persistent compile cache ($PERFWATCH_COMPILE_CACHE,
+    perfwatch/measure/compile_cache.py) did not compile cold: its compile costs (the compile
+    group's measured figures) start series of their own; its build facts (graph breaks,
+    recompilations) and step times keep theirs."""
+    from perfwatch.domain.metrics import COMPILE, spec as metric_spec
+
+    if not metric or not (details or {}).get("compile_cache_shared") or metric == "compile_instructions":
+        return {}
+    s = metric_spec(metric)
+    return {"_compile_cache": "shared"} if s.group == COMPILE and not s.exact else {}
 
 
 def metric_settings(spec: Any, metric: str | None) -> dict[str, Any]:

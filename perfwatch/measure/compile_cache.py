@@ -36,6 +36,10 @@ from perfwatch.domain.results import LOWER, STATUS_OK, CaseResult, CaseSpec, Met
 
 CACHE_ENV = ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR")
 ARTIFACTS = "cache_artifacts.bin"
+# a persistent compile cache shared by every compiled case (the module docstring): unset or empty,
+# each case compiles cold over caches of its own
+SHARED_ENV = "PERFWATCH_COMPILE_CACHE"
+SHARED_DETAIL = "compile_cache_shared"  # the case's details: the shared directory its compile used
 
 # the warm worker's figures, under the names the case stores them
 WARM_NAMES = {"compile_time": "compile_time_warm", "first_call_time": "first_call_time_warm",
@@ -43,15 +47,18 @@ WARM_NAMES = {"compile_time": "compile_time_warm", "first_call_time": "first_cal
 
 
 class CaseCaches:
-    """One compiled case's cache directories (a fresh temporary folder)."""
+    """One compiled case's cache directories: a fresh temporary folder (``root``), removed with
+    the case, where the caches live too unless ``shared`` names a persistent directory for them."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, shared: str | None = None) -> None:
         self.root = root
+        self.shared = shared
+        self.caches = shared or root
         self.artifacts = os.path.join(root, ARTIFACTS)
 
     def env(self, save: bool = False, load: bool = False) -> tuple[tuple[str, str], ...]:
-        out = [("TORCHINDUCTOR_CACHE_DIR", os.path.join(self.root, "inductor")),
-               ("TRITON_CACHE_DIR", os.path.join(self.root, "triton"))]
+        out = [("TORCHINDUCTOR_CACHE_DIR", os.path.join(self.caches, "inductor")),
+               ("TRITON_CACHE_DIR", os.path.join(self.caches, "triton"))]
         if save:
             out.append((SAVE_ARTIFACTS_ENV, self.artifacts))
         if load:
@@ -59,9 +66,21 @@ class CaseCaches:
         return tuple(out)
 
 
+def shared_dir() -> str | None:
+    """The persistent compile cache every compiled case shares ($PERFWATCH_COMPILE_CACHE), made
+    absolute and created; None (the default) when unset: each case compiles cold."""
+    path = os.environ.get(SHARED_ENV, "").strip()
+    if not path:
+        return None
+    path = os.path.abspath(os.path.expanduser(path))
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
 @contextmanager
-def case_caches(spec: CaseSpec) -> Iterator[CaseCaches | None]:
-    """Fresh cache directories for a compiled case (None for eager), removed afterwards."""
+def case_caches(spec: CaseSpec, isolated: bool = False) -> Iterator[CaseCaches | None]:
+    """Cache directories for a compiled case (None for eager): fresh ones removed afterwards, or
+    the shared persistent directory where $PERFWATCH_COMPILE_CACHE sets one and not ``isolated``."""
     if spec.mode == "eager":
         yield None
         return
@@ -69,9 +88,16 @@ def case_caches(spec: CaseSpec) -> Iterator[CaseCaches | None]:
     # killed, the next one's sweep_case_dirs removes these too
     root = tempfile.mkdtemp(prefix=f"perfwatch-case-{os.getpid()}-cache-")
     try:
-        yield CaseCaches(root)
+        yield CaseCaches(root, None if isolated else shared_dir())
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def with_shared(case: CaseResult, caches: CaseCaches | None) -> CaseResult:
+    """The case marked as compiled over the shared cache (its compile figures are not cold)."""
+    if caches is None or not caches.shared:
+        return case
+    return replace(case, details={**case.details, SHARED_DETAIL: caches.shared})
 
 
 def launch(caches: CaseCaches | None, **kw: Any):
@@ -135,7 +161,7 @@ def measure_instructions(spec: CaseSpec, run_id: str, timeout_s: float,
     valgrind = shutil.which("valgrind")
     if not valgrind:
         return [], {"compile_instructions_status": "unavailable: valgrind is not installed (apt-get install valgrind)"}
-    with case_caches(spec) as caches:
+    with case_caches(spec, isolated=True) as caches:  # always cold: an instruction count is a cold build's
         assert caches is not None
         out = os.path.join(caches.root, "callgrind.out")
         wrapper = os.path.join(caches.root, "python-under-callgrind")
@@ -159,11 +185,11 @@ def run_compiled(spec: CaseSpec, run_id: str, timeout_s: float, processes: int,
                  run_worker: Callable[..., CaseResult], repeat: Callable[[CaseSpec], CaseSpec],
                  combine: Callable[[CaseResult, list[CaseResult]], CaseResult],
                  repeatable: Callable[[CaseResult], bool]) -> CaseResult:
-    """One case as ``runner.run_case`` runs it: cold (over fresh caches), its timing-only repeats
-    (over the caches it left: their compile figures are dropped anyway), then the warm build and
-    the instruction count where asked for."""
+    """One case as ``runner.run_case`` runs it: cold (over fresh caches, or the shared ones), its
+    timing-only repeats (over the caches it left: their compile figures are dropped anyway), then
+    the warm build and the instruction count where asked for."""
     with case_caches(spec) as caches:
-        case = run_worker(spec, run_id, timeout_s, launch(caches, save=True))
+        case = with_shared(run_worker(spec, run_id, timeout_s, launch(caches, save=True)), caches)
         if processes > 1 and repeatable(case):
             more = [run_worker(repeat(spec), run_id, timeout_s, launch(caches)) for _ in range(processes - 1)]
             case = combine(case, more)
