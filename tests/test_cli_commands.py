@@ -44,8 +44,6 @@ def test_example_user_suite_runs_and_exports(sqlite_url):
 
 @pytest.mark.slow
 def test_threads_option_and_export_of_all_runs_oldest_first(sqlite_url, tmp_path):
-    import torch
-
     cases = []
     for extra in (["--threads", "1"], []):  # two runs: one with --threads, one with torch's default
         res = run_cli("run", "--suite", str(REPO / "examples" / "my_suite.py"), "--backend", "cpu", "--modes", "eager",
@@ -53,7 +51,10 @@ def test_threads_option_and_export_of_all_runs_oldest_first(sqlite_url, tmp_path
         assert res.returncode == 0, res.stderr
         cases.append(json.loads(res.stdout)["cases"][0])
     assert (cases[0]["details"]["threads"], cases[0]["spec"]["threads"]) == (1, 1)
-    assert (cases[1]["details"]["threads"], cases[1]["spec"]["threads"]) == (torch.get_num_threads(), None)
+    # torch's default in a fresh process, as the worker is (this test process's may have been set by another test)
+    default = int(subprocess.run([sys.executable, "-c", "import torch; print(torch.get_num_threads())"],
+                                 capture_output=True, text=True, check=True).stdout)
+    assert (cases[1]["details"]["threads"], cases[1]["spec"]["threads"]) == (default, None)
     bad = run_cli("run", "--suite", str(REPO / "examples" / "my_suite.py"), "--threads", "0", "--db", sqlite_url)
     assert bad.returncode == 2 and "threads = 0 is invalid" in bad.stderr
 
