@@ -156,6 +156,30 @@ def test_regressions_acknowledge_with_a_note(db_url, monkeypatch):
     assert frames_of(at)[0]["state"].tolist() == ["acknowledged"]  # the cache was cleared
 
 
+def test_acknowledging_in_the_dashboard_takes_the_whole_finding(sqlite_url, monkeypatch):
+    from datetime import datetime, timezone
+
+    from perfwatch.store import history
+
+    upgrade(make_engine(sqlite_url))
+    ids = seed_store(sqlite_url)
+    engine = make_engine(sqlite_url)
+    # a slower compile of train [default] in r2: compile time and its Inductor phase, one finding
+    series = {m: history.find_series(engine, benchmark="train", mode="default", metric=m)[0]["id"]
+              for m in ("compile_time", "compile_time_inductor")}
+    compile_ids = history.record(engine, [
+        dict(series_id=sid, run_id=ids["r2"], ts=datetime(2026, 11, 2, 10, tzinfo=timezone.utc), raised_run_id=ids["r2"],
+             before=4.5, after=6.0, change=0.33, pvalue=1e-4) for sid in series.values()])
+    monkeypatch.setenv("PERFWATCH_DASHBOARD_ACCESS", "confirm")
+    at = open_app(sqlite_url, monkeypatch, view="regressions")
+    at.selectbox(key="act_regression").set_value(compile_ids[0]).run()
+    next(b for b in at.button if b.label == "Acknowledge").click().run()
+    assert f"and 1 more of its finding (#{compile_ids[1]})" in texts(at)
+    next(b for b in at.button if b.label == "Confirm: acknowledge").click().run()
+    states = {r["id"]: r["state"] for r in history.list_regressions(engine)}
+    assert states == {compile_ids[0]: "acknowledged", compile_ids[1]: "acknowledged", ids["regression"]: "open"}
+
+
 def test_empty_store_says_how_to_fill_it(db_url, monkeypatch):
     at = open_app(db_url, monkeypatch)
     assert "no runs yet" in texts(at) and "perfwatch demo-data" in texts(at)

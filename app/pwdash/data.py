@@ -164,6 +164,15 @@ def compile_phase_growth(url: str, run_id: str, baseline: str) -> pd.DataFrame:
     return frames.compile_phase_growth(engine(url), run_id, baseline)
 
 
+def finding_ids(url: str, regression_id: int) -> list[int]:
+    """Regression ``regression_id`` and the others of its finding (one cause, one decision, as
+    `perfwatch regressions --ack` takes it), the named one first."""
+    from perfwatch.analysis.findings import finding_of
+
+    found = finding_of(history.list_regressions(engine(url)), regression_id)
+    return [regression_id] + [i for i in (found.ids if found else ()) if i != regression_id]
+
+
 def set_state(url: str, regression_id: int, state: str, note: str | None) -> None:
     """Acknowledge, resolve or reopen a regression: the dashboard's only write."""
     history.set_state(engine(url), regression_id, state, note or None)

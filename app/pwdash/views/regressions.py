@@ -1,5 +1,5 @@
 """Regressions: the list by state, acknowledge / resolve / reopen with a note (the dashboard's only
-write, through perfwatch.store.history.set_state), and the command that reproduces each. With
+write, through perfwatch.store.history.set_state; it acts on the whole finding, as the CLI does), and the command that reproduces each. With
 ``?run=`` (what alerts link to), the regressions of that run and the commands for its cases.
 
 A write silences or revives alerts, so it takes two steps: pick the action, then confirm it (and,
@@ -65,9 +65,12 @@ def _actions(url: str, regs) -> None:
 def _confirm(url: str, pending: dict, name: str, mode: str) -> None:
     """The second step of a write: what will change, the token if one is needed, Confirm or Cancel."""
     rid, action = pending["id"], pending["action"]
+    ids = data.finding_ids(url, rid)  # the whole finding: its other figures moved for the same cause
     effect = " Its alerts stop until it is reopened." if ACTIONS[action] != "open" else ""
     note = f" with the note “{md(pending['note'])}”" if pending["note"] else ""
-    st.warning(f"{action} regression {md(name)}{note}?{effect}")
+    more = (f" and {len(ids) - 1} more of its finding ({', '.join(f'#{i}' for i in ids[1:])})"
+            if len(ids) > 1 else "")
+    st.warning(f"{action} regression {md(name)}{more}{note}?{effect}")
     with st.form("act_confirm"):
         entered = st.text_input("Write token", type="password", key="act_token") if mode == "token" else None
         c1, c2 = st.columns(2)
@@ -83,11 +86,12 @@ def _confirm(url: str, pending: dict, name: str, mode: str) -> None:
         return
     st.session_state.pop("act_pending", None)
     try:
-        data.set_state(url, rid, ACTIONS[action], pending["note"])
+        for i in ids:
+            data.set_state(url, i, ACTIONS[action], pending["note"])
     except PerfwatchError as exc:
         st.error(f"Could not update regression #{rid}: {md(exc)}")
         return
-    st.toast(f"Regression #{rid}: {ACTIONS[action]}")
+    st.toast(f"Regression #{rid}" + (f" and {len(ids) - 1} more" if len(ids) > 1 else "") + f": {ACTIONS[action]}")
     st.rerun()
 
 
