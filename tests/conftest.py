@@ -13,6 +13,7 @@ it checks that cases compile cold over caches of their own.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -81,24 +82,33 @@ def _shared_compile_cache(tmp_path_factory):
         os.environ.pop("PERFWATCH_COMPILE_CACHE", None)
 
 
-@pytest.fixture(scope="session")
-def pg_url():
-    name = f"perfwatch_test_{uuid.uuid4().hex[:10]}"
+@contextlib.contextmanager
+def scratch_pg_database(prefix: str = "perfwatch_test"):
+    """An empty Postgres database of its own on the test server (a random name), dropped after."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
     except Exception as exc:  # CI must have Postgres: fail, never skip
+        admin.dispose()
         pytest.fail(f"PostgreSQL is required for these tests ({PG_ADMIN_URL}): {exc}")
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-    admin.dispose()
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_url():
+    with scratch_pg_database() as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        yield url
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
-import uuid
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -14,7 +13,7 @@ from sqlalchemy import create_engine, text
 from perfwatch.cli.main import main
 from perfwatch.cli.progress import Progress, fmt_eta
 from perfwatch.domain.results import CaseResult, CaseSpec
-from tests.conftest import PG_ADMIN_URL, REPO
+from conftest import REPO, scratch_pg_database
 
 
 def _demo(url: str) -> None:
@@ -81,21 +80,13 @@ def _foreign_sqlite(tmp_path) -> str:
 
 @pytest.fixture
 def foreign_pg():
-    name = f"perfwatch_foreign_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    eng = create_engine(url)
-    with eng.begin() as conn:
-        conn.execute(text("CREATE TABLE customers (id SERIAL PRIMARY KEY, name TEXT)"))
-        conn.execute(text("INSERT INTO customers (name) VALUES ('kept')"))
-    eng.dispose()
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-    admin.dispose()
+    with scratch_pg_database("perfwatch_foreign") as url:  # another application's database
+        eng = create_engine(url)
+        with eng.begin() as conn:
+            conn.execute(text("CREATE TABLE customers (id SERIAL PRIMARY KEY, name TEXT)"))
+            conn.execute(text("INSERT INTO customers (name) VALUES ('kept')"))
+        eng.dispose()
+        yield url
 
 
 def _tables(url: str) -> set[str]:

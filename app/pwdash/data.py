@@ -72,20 +72,10 @@ def speedups(url: str, run_ids: tuple[str, ...]) -> pd.DataFrame:
 
 
 @cached
-def all_findings(url: str, state: str | None) -> pd.DataFrame:
+def findings(url: str, state: str | None) -> pd.DataFrame:
+    """Every finding in ``state``, grouped once a minute and shared by every view (the overview's
+    windows cut it in pandas)."""
     return frames.findings(engine(url), state=state)
-
-
-def findings(url: str, state: str | None, since=None) -> pd.DataFrame:
-    """Findings first seen on or after ``since``: cut from the one cached grouping of every
-    finding, so the overview's windows and every view's first visit share one query and one
-    grouping (the regressions of one finding share its run, so its time)."""
-    found = all_findings(url, state)
-    if since is None or found.empty:
-        return found
-    since = pd.Timestamp(since)
-    since = since.tz_localize("UTC") if since.tzinfo is None else since
-    return found[found["ts"] >= since].reset_index(drop=True)
 
 
 @cached
@@ -178,7 +168,7 @@ def set_state(url: str, regression_id: int, state: str, note: str | None) -> Non
     history.set_state(engine(url), regression_id, state, note or None)
     regressions.clear()
     series_regressions.clear()
-    all_findings.clear()
+    findings.clear()
 
 
 @cached

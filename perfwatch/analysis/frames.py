@@ -14,7 +14,6 @@ imports this module, and both need the ``dashboard`` extra anyway.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -141,15 +140,13 @@ FINDING_COLUMNS = ["id", "severity", "state", "suite", "benchmark", "mode", "bac
                    "regressions"]
 
 
-def findings(engine, state: str | None = "open", since: datetime | None = None) -> pd.DataFrame:
+def findings(engine, state: str | None = "open") -> pd.DataFrame:
     """Stored regressions as findings (one per cause), most severe first, with their figures
-    formatted for people; ``since``: only findings first seen on or after it."""
+    formatted for people."""
     from perfwatch.analysis.findings import group_findings
     from perfwatch.domain.units import figure
 
     rows = history.list_regressions(engine, state=state)
-    if since is not None:
-        rows = [r for r in rows if _after(r.get("ts"), since)]
     out = []
     for f in group_findings(rows):
         r, unit = f.lead, f.lead.get("unit") or ""
@@ -160,14 +157,6 @@ def findings(engine, state: str | None = "open", since: datetime | None = None) 
                     "also": ", ".join(f"{catalogue.spec(e['metric'], e.get('unit')).display} {units.change(e['change'])}"
                                       for e in f.evidence), "regressions": len(f.ids)})
     return _utc(pd.DataFrame(out, columns=FINDING_COLUMNS), "ts")
-
-
-def _after(ts: str | None, since: datetime) -> bool:
-    if not ts:
-        return False
-    when = datetime.fromisoformat(ts)
-    when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
-    return when >= (since if since.tzinfo else since.replace(tzinfo=timezone.utc))
 
 
 def series_regressions(engine, series_ids: Sequence[int]) -> pd.DataFrame:

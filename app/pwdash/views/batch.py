@@ -10,9 +10,8 @@ import streamlit as st
 from pwdash import data
 from perfwatch.domain.units import figure
 from pwdash.charts import mode_color
-from pwdash.params import choose
 from pwdash.safe import md  # stored text shown as text
-from pwdash.views.common import sort_modes
+from pwdash.views.common import run_picker, sort_modes
 
 
 def curve_chart(curve: pd.DataFrame, unit: str) -> alt.Chart:
@@ -38,13 +37,7 @@ def curve_chart(curve: pd.DataFrame, unit: str) -> alt.Chart:
 
 def render(url: str) -> None:
     st.header("Batch search")
-    runs = data.runs(url)
-    c1, c2, c3 = st.columns(3)
-    suite = choose("Suite", sorted(runs["suite"].unique()), "suite", where=c1)
-    machine = choose("Machine", sorted(runs[runs["suite"] == suite]["machine"].unique()), "machine", where=c2)
-    mine = runs[(runs["suite"] == suite) & (runs["machine"] == machine)]
-    names = {r.run_id: f"{r.run_id} · {r.created_at:%Y-%m-%d %H:%M}" for r in mine.itertuples()}
-    run_id = choose("Run", list(mine["run_id"]), "run", where=c3, format_func=lambda r: names.get(r, r))
+    run_id = run_picker(data.runs(url))[3]
     curves = data.batch_curves(url, run_id) if run_id is not None else pd.DataFrame()
     if curves.empty:
         st.info("No batch search in this run: `perfwatch run --batch-search` finds the largest batch that fits "

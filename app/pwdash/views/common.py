@@ -114,3 +114,16 @@ def in_range(df: pd.DataFrame, days: int | None, newest, col: str = "created_at"
     if days is None or df.empty:
         return df
     return df[df[col] >= newest - pd.Timedelta(days=days)]
+
+
+def run_picker(runs: pd.DataFrame):
+    """Suite, machine and one of their runs (newest first), each bound to the URL: the views that
+    show one run (compile health, batch search) pick it the same way. Returns (suite, machine,
+    that suite's runs on that machine, run id or None)."""
+    c1, c2, c3 = st.columns(3)
+    suite = choose("Suite", sorted(runs["suite"].unique()), "suite", where=c1)
+    machine = choose("Machine", sorted(runs[runs["suite"] == suite]["machine"].unique()), "machine", where=c2)
+    mine = runs[(runs["suite"] == suite) & (runs["machine"] == machine)]
+    names = {r.run_id: f"{r.run_id} · {r.created_at:%Y-%m-%d %H:%M}" for r in mine.itertuples()}
+    run_id = choose("Run", list(mine["run_id"]), "run", where=c3, format_func=lambda r: names.get(r, r))
+    return suite, machine, mine, run_id

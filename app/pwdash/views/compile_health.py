@@ -10,7 +10,7 @@ from perfwatch.domain.metrics import spec
 from pwdash import charts, data
 from pwdash.params import choose, choose_range
 from pwdash.safe import md  # stored text shown as text
-from pwdash.views.common import series_label, sort_modes
+from pwdash.views.common import run_picker, series_label, sort_modes
 from pwdash.views.trends import show_histories
 
 OVER_TIME = ("graph_breaks", "recompilations", "compile_time", "compile_time_warm", "compile_cpu_time")
@@ -24,13 +24,7 @@ def unit_columns(columns) -> dict:
 
 def render(url: str) -> None:
     st.header("Compile health")
-    runs = data.runs(url)
-    c1, c2, c3 = st.columns(3)
-    suite = choose("Suite", sorted(runs["suite"].unique()), "suite", where=c1)
-    machine = choose("Machine", sorted(runs[runs["suite"] == suite]["machine"].unique()), "machine", where=c2)
-    mine = runs[(runs["suite"] == suite) & (runs["machine"] == machine)]
-    names = {r.run_id: f"{r.run_id} · {r.created_at:%Y-%m-%d %H:%M}" for r in mine.itertuples()}
-    run_id = choose("Run", list(mine["run_id"]), "run", where=c3, format_func=lambda r: names.get(r, r))
+    suite, machine, mine, run_id = run_picker(data.runs(url))
     if run_id is None:
         st.info("No runs of this suite on this machine.")
         return
@@ -61,9 +55,10 @@ def render(url: str) -> None:
         st.dataframe(cw, hide_index=True, column_config={
             **unit_columns(cw.columns[2:-1]),
             "warm_over_cold": st.column_config.NumberColumn("warm / cold", format="%.2f×")})
-    earlier = [r for r in mine["run_id"] if names.get(r, "") < names.get(run_id, "")]
-    if earlier:  # the run picker lists the newest first: the one before this run
-        base = max(earlier, key=lambda r: names[r])
+    when = mine.set_index("run_id")["created_at"]
+    earlier = mine[mine["created_at"] < when[run_id]]
+    if len(earlier):  # the run before this one, to set its compile phases against
+        base = earlier.loc[earlier["created_at"].idxmax(), "run_id"]
         growth = data.compile_phase_growth(url, run_id, base)
         grew = growth[growth["grew_s"] > 0]
         if len(grew):
